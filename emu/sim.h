@@ -1,0 +1,166 @@
+/*
+ * sim.h - the simulation context every block shares: virtual time (one event
+ * queue keyed by CPU cycle), connection lines, logging, the trace, and the
+ * requests a block may make of the machine (reset, code invalidation).
+ *
+ * Design decision: nothing in here knows about Unicorn. Peripherals and
+ * external devices depend only on this header and bus.h, so each of them can be
+ * unit-tested with a bare `struct sim` and no CPU at all.
+ */
+#ifndef EMU_SIM_H
+#define EMU_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The core clock: virtual time counts CPU cycles at 72 MHz. */
+#define SIM_HZ 72000000ull
+#define SIM_CYCLES_PER_US 72ull
+#define SIM_US(n) ((uint64_t)(n) * 72ull)
+#define SIM_MS(n) ((uint64_t)(n) * 72000ull)
+#define SIM_S(n) ((uint64_t)(n) * 72000000ull)
+
+struct sim;
+struct bus;
+
+/* ---- events ------------------------------------------------------------ */
+
+typedef void (*event_fn)(struct sim *sim, void *opaque);
+
+/* An event is owned (embedded) by the block that schedules it. */
+struct event {
+    uint64_t when; /* cycle at which it fires */
+    uint64_t seq;  /* insertion order: ties fire first-in first-out */
+    event_fn fn;
+    void *opaque;
+    const char *name;
+    int heap_index; /* -1 when not scheduled */
+};
+
+struct clock {
+    uint64_t now;      /* current virtual time, cycles since power-on */
+    uint64_t deadline; /* `when` of the earliest scheduled event, or UINT64_MAX */
+    uint64_t seq;
+    struct event **heap;
+    int count, capacity;
+};
+
+void event_init(struct event *e, event_fn fn, void *opaque, const char *name);
+/* Schedule (or move) `e` to fire at absolute cycle `when` (clamped to now). */
+void event_schedule(struct sim *sim, struct event *e, uint64_t when);
+void event_schedule_in(struct sim *sim, struct event *e, uint64_t delay);
+void event_cancel(struct sim *sim, struct event *e);
+static inline bool event_pending(const struct event *e) { return e->heap_index >= 0; }
+/* Fire every event whose time has come (when <= now), in order. */
+void clock_run_due(struct sim *sim);
+void clock_free(struct clock *c);
+
+/* ---- connection lines -------------------------------------------------- */
+
+/*
+ * A line is a one-bit wire from an output (a GPIO pin, an IRQ source, a chip
+ * select) to one receiver. The receiver is told the new level; edge detection
+ * is the receiver's business. An unconnected line (set == NULL) goes nowhere.
+ */
+typedef void (*line_fn)(void *opaque, int n, bool level);
+struct line {
+    line_fn set;
+    void *opaque;
+    int n;
+};
+static inline void line_set(const struct line *l, bool level)
+{
+    if (l->set)
+        l->set(l->opaque, l->n, level);
+}
+static inline struct line line_to(line_fn fn, void *opaque, int n)
+{
+    struct line l = {fn, opaque, n};
+    return l;
+}
+
+/* ---- reset ------------------------------------------------------------- */
+
+/*
+ * Why the chip resets. A power-on clears everything, including SRAM and the
+ * backup domain; every other cause is a system reset that keeps SRAM contents,
+ * the backup domain (BKP, RTC, RCC_BDCR) and both flashes.
+ */
+enum reset_cause {
+    RESET_POWER = 0,
+    RESET_SOFTWARE, /* SCB_AIRCR.SYSRESETREQ */
+    RESET_IWDG,     /* independent watchdog expiry */
+    RESET_PIN,      /* the NRST pin (the RESET button) */
+};
+const char *reset_cause_name(enum reset_cause cause);
+
+/* ---- logging and trace ------------------------------------------------- */
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void sim_log(struct sim *sim, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/*
+ * Log once per (block, offset, direction): a register nobody modelled. The
+ * message carries the guest PC and, when an ELF was loaded, its symbol.
+ */
+void sim_warn_once(struct sim *sim, const char *block, uint32_t offset, bool write,
+                   const char *what);
+
+/*
+ * One JSON Lines trace record: {"t_us":N,"kind":"KIND",FIELDS}. `fields` is a
+ * printf format producing the rest of the object without braces, e.g.
+ *   sim_trace(sim, "led", "\"r\":%u,\"g\":%u,\"b\":%u", r, g, b);
+ * Does nothing when no trace file is open.
+ */
+void sim_trace(struct sim *sim, const char *kind, const char *fields, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- the context ------------------------------------------------------- */
+
+struct sim {
+    struct clock clock;
+    struct bus *bus;
+
+    FILE *trace;          /* JSON Lines trace, or NULL */
+    enum log_level log_level;
+    FILE *log;            /* defaults to stderr */
+
+    /*
+     * Set by a read whose value depends on time or whose read has a side
+     * effect (SysTick VAL, DWT CYCCNT, TIMx_CNT, SPI_DR...). The CPU uses it to
+     * decide whether a busy-wait loop is provably idle and may be skipped.
+     */
+    bool volatile_read;
+
+    /* Set when something needs the CPU loop's attention at the next block. */
+    bool attention;
+
+    /* A block asks for a chip reset; the CPU loop performs it. */
+    bool reset_requested;
+    enum reset_cause reset_cause;
+
+    /* Provided by the machine: code at [addr, addr+len) changed. */
+    void (*invalidate_code)(struct sim *sim, uint32_t addr, uint32_t len);
+    /* Provided by the machine: guest PC and symbol for diagnostics. */
+    const char *(*describe_pc)(struct sim *sim, char *buf, size_t len);
+    void *machine;
+
+    /* warn-once bookkeeping */
+    struct warned *warned;
+};
+
+void sim_init(struct sim *sim);
+void sim_free(struct sim *sim);
+static inline uint64_t sim_now(const struct sim *sim) { return sim->clock.now; }
+static inline uint64_t sim_now_us(const struct sim *sim) { return sim->clock.now / SIM_CYCLES_PER_US; }
+static inline void sim_note_volatile_read(struct sim *sim) { sim->volatile_read = true; }
+void sim_request_reset(struct sim *sim, enum reset_cause cause);
+static inline void sim_invalidate_code(struct sim *sim, uint32_t addr, uint32_t len)
+{
+    if (sim->invalidate_code)
+        sim->invalidate_code(sim, addr, len);
+}
+
+#endif
