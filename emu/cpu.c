@@ -1,1 +1,779 @@
-/* placeholder: being written */
+/*
+ * cpu.c - the Cortex-M3 on Unicorn: memory regions, the hooks, and one
+ * uc_emu_start "slice" with everything that can end it.
+ *
+ * Design decision: one UC_HOOK_BLOCK does all the per-block work. Its fast
+ * path is one cache lookup, one add and one compare; everything else (events,
+ * exception delivery, idle-loop fast-forward, stops) happens on a slow path
+ * entered only when time reaches the next event or something raised
+ * sim.attention. The CPU is stopped only from this hook or from a precise
+ * bus fault, never from another thread (stops elsewhere corrupt state in
+ * Unicorn 2.0.1).
+ */
+#include "machine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* QEMU exception numbers Unicorn passes to UC_HOOK_INTR */
+enum {
+    EXCP_UDEF = 1,
+    EXCP_SWI = 2,
+    EXCP_PREFETCH_ABORT = 3,
+    EXCP_DATA_ABORT = 4,
+    EXCP_BKPT = 7,
+    EXCP_EXCEPTION_EXIT = 8,
+    EXCP_NOCP = 17,
+    EXCP_INVSTATE = 18,
+    EXCP_UNALIGNED = 22,
+};
+
+#define SEMIHOSTING_BKPT 0xBEABu
+#define IDLE_GIVE_UP 64 /* compare failures after which a loop is taken as computation */
+
+static uint32_t rd(struct machine *m, int reg)
+{
+    uint32_t v = 0;
+    uc_reg_read(m->uc, reg, &v);
+    return v;
+}
+
+static void wr(struct machine *m, int reg, uint32_t v)
+{
+    uc_reg_write(m->uc, reg, &v);
+}
+
+uint32_t cpu_pc(struct machine *m)
+{
+    return rd(m, UC_ARM_REG_PC);
+}
+
+/* Host bytes of guest code at [addr, addr+size), or NULL. */
+static const uint8_t *code_ptr(struct machine *m, uint32_t addr, uint32_t size)
+{
+    if (addr - FLASH_BASE < FLASH_SIZE && addr - FLASH_BASE + size <= FLASH_SIZE)
+        return m->flash + (addr - FLASH_BASE);
+    if (addr < FLASH_SIZE && addr + size <= FLASH_SIZE)
+        return m->flash + addr;
+    if (addr - SRAM_BASE < SRAM_SIZE && addr - SRAM_BASE + size <= SRAM_SIZE)
+        return m->sram + (addr - SRAM_BASE);
+    if (addr - SYSMEM_BASE < SYSMEM_SIZE && addr - SYSMEM_BASE + size <= SYSMEM_SIZE)
+        return m->sysmem + (addr - SYSMEM_BASE);
+    return NULL;
+}
+
+static struct block_entry *block_decode(struct machine *m, struct block_entry *b, uint32_t addr,
+                                        uint32_t size)
+{
+    memset(b, 0, sizeof *b);
+    b->addr = addr;
+    b->size = size;
+    const uint8_t *code = code_ptr(m, addr, size);
+    if (code) {
+        thumb_scan_block(code, addr, size, &b->info);
+    } else {
+        b->info.count = (uint16_t)(size / 2 ? size / 2 : 1);
+    }
+    if (b->info.count == 0)
+        b->info.count = 1;
+    b->idle_candidate = b->info.self_loop && !b->info.has_store && !b->info.has_special;
+    b->slow = b->idle_candidate || b->info.ndiv;
+    return b;
+}
+
+static inline struct block_entry *block_lookup(struct machine *m, uint32_t addr, uint32_t size)
+{
+    struct block_entry *b = &m->blocks[(addr >> 1) & (BLOCK_CACHE_SIZE - 1)];
+    if (likely(b->addr == addr && b->size == size))
+        return b;
+    return block_decode(m, b, addr, size);
+}
+
+void cpu_invalidate(struct machine *m, uint32_t addr, uint32_t len)
+{
+    if (!m->uc || len == 0)
+        return;
+    uc_ctl_remove_cache(m->uc, addr, (uint64_t)addr + len);
+    /* decoded blocks that overlap the range: a block is at most a few hundred bytes */
+    uint32_t lo = addr >= 1024 ? addr - 1024 : 0;
+    for (uint32_t a = lo; a < addr + len && a >= lo; a += 2) {
+        struct block_entry *b = &m->blocks[(a >> 1) & (BLOCK_CACHE_SIZE - 1)];
+        if (b->size && b->addr < addr + len && b->addr + b->size > addr)
+            memset(b, 0, sizeof *b);
+        if (len > 2 * BLOCK_CACHE_SIZE) { /* large range: clear it all once */
+            memset(m->blocks, 0, sizeof *m->blocks * BLOCK_CACHE_SIZE);
+            break;
+        }
+    }
+}
+
+/* ---- stores into read-only memory (flash, system memory) ---------------- */
+
+/*
+ * Unicorn lets a handled WRITE_PROT store land in the host buffer. We record
+ * the old bytes here, and flush_pending_stores() puts them back and hands
+ * flash stores to the flash interface, which applies the NOR programming rules.
+ */
+static bool hook_write_prot(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
+                            int64_t value, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)type;
+    if (m->npending_stores == MAX_PENDING_STORES) {
+        sim_log(&m->sim, LOG_WARN, "too many stores to flash in one block; store at 0x%08x dropped",
+                (uint32_t)address);
+        return true;
+    }
+    struct pending_store *s = &m->pending_stores[m->npending_stores++];
+    s->addr = (uint32_t)address;
+    s->size = (unsigned)size;
+    s->value = (uint32_t)value;
+    const uint8_t *p = code_ptr(m, s->addr, s->size);
+    if (p)
+        memcpy(s->old, p, s->size);
+    m->sim.attention = true;
+    return true;
+}
+
+void cpu_flush_pending_stores(struct machine *m)
+{
+    int n = m->npending_stores;
+    if (!n)
+        return;
+    m->npending_stores = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        struct pending_store *s = &m->pending_stores[i];
+        uint8_t *p = (uint8_t *)code_ptr(m, s->addr, s->size);
+        if (p)
+            memcpy(p, s->old, s->size);
+    }
+    for (int i = 0; i < n; i++) {
+        struct pending_store *s = &m->pending_stores[i];
+        if (s->addr < FLASH_SIZE || s->addr - FLASH_BASE < FLASH_SIZE) {
+            if (m->bus.flash_write)
+                m->bus.flash_write(m->bus.flash_write_opaque, s->addr & (FLASH_SIZE - 1), s->value,
+                                   s->size);
+        } else {
+            sim_warn_once(&m->sim, "system memory", s->addr - SYSMEM_BASE, true,
+                          "is read-only (store ignored)");
+        }
+    }
+}
+
+/* ---- MMIO regions -------------------------------------------------------- */
+
+static uint64_t mmio_periph_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    cpu_flush_pending_stores(m);
+    return bus_periph_read(&m->bus, PERIPH_BASE + (uint32_t)offset, size);
+}
+
+static void mmio_periph_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
+                              void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    cpu_flush_pending_stores(m);
+    bus_periph_write(&m->bus, PERIPH_BASE + (uint32_t)offset, (uint32_t)value, size);
+}
+
+/*
+ * The Private Peripheral Bus is privileged-only: an unprivileged access is a
+ * precise BusFault (ARMv7-M B3.1.1), except STIR when CCR.USERSETMPEND allows it.
+ */
+#define STIR_ADDR 0xE000EF00u
+static bool ppb_unprivileged(struct machine *m, uint32_t addr, bool write)
+{
+    uint32_t control = rd(m, UC_ARM_REG_CONTROL);
+    if (!(control & 1u) || (rd(m, UC_ARM_REG_IPSR) & 0x1FF))
+        return false;
+    if (write && addr == STIR_ADDR && (m->nvic.ccr & SCB_CCR_USERSETMPEND))
+        return false;
+    return true;
+}
+
+static void stop_for_bus_fault(struct machine *m, uc_engine *uc, uint32_t addr)
+{
+    if (m->stop_reason != STOP_BUS_FAULT) {
+        m->fault_addr = addr;
+        m->stop_reason = STOP_BUS_FAULT;
+        uc_emu_stop(uc);
+    }
+}
+
+static uint64_t mmio_ppb_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
+{
+    struct machine *m = user;
+    uint32_t addr = PPB_BASE + (uint32_t)offset;
+    if (ppb_unprivileged(m, addr, false)) {
+        stop_for_bus_fault(m, uc, addr);
+        return 0;
+    }
+    return bus_periph_read(&m->bus, addr, size);
+}
+
+static void mmio_ppb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *user)
+{
+    struct machine *m = user;
+    uint32_t addr = PPB_BASE + (uint32_t)offset;
+    if (ppb_unprivileged(m, addr, true)) {
+        stop_for_bus_fault(m, uc, addr);
+        return;
+    }
+    bus_periph_write(&m->bus, addr, (uint32_t)value, size);
+}
+
+static uint64_t mmio_periph_bb_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    return bus_bitband_read(&m->bus, PERIPH_BB_BASE, PERIPH_BASE, PERIPH_BB_BASE + (uint32_t)offset);
+}
+
+static void mmio_periph_bb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
+                                 void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    bus_bitband_write(&m->bus, PERIPH_BB_BASE, PERIPH_BASE, PERIPH_BB_BASE + (uint32_t)offset,
+                      (uint32_t)value);
+}
+
+static uint64_t mmio_sram_bb_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    return bus_bitband_read(&m->bus, SRAM_BB_BASE, SRAM_BASE, SRAM_BB_BASE + (uint32_t)offset);
+}
+
+static void mmio_sram_bb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
+                               void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    bus_bitband_write(&m->bus, SRAM_BB_BASE, SRAM_BASE, SRAM_BB_BASE + (uint32_t)offset,
+                      (uint32_t)value);
+}
+
+/*
+ * Holes in the memory map. A load stops the CPU right after the access (the
+ * rest of the block has not run) so the fault can be taken precisely; a store
+ * is buffered on a Cortex-M3, so it raises an imprecise BusFault instead.
+ */
+static uint64_t mmio_hole_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
+{
+    struct hole *h = user;
+    (void)size;
+    stop_for_bus_fault(h->m, uc, h->base + (uint32_t)offset);
+    return 0;
+}
+
+static void mmio_hole_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *user)
+{
+    struct hole *h = user;
+    struct machine *m = h->m;
+    (void)uc;
+    (void)size;
+    (void)value;
+    m->nvic.cfsr |= CFSR_IMPRECISERR;
+    if (nvic_fault_enabled(&m->nvic, EXC_BUSFAULT)) {
+        nvic_set_pending(&m->nvic, EXC_BUSFAULT);
+    } else {
+        m->nvic.hfsr |= HFSR_FORCED;
+        nvic_set_pending(&m->nvic, EXC_HARDFAULT);
+    }
+    sim_trace(&m->sim, "fault", "\"pc\":%u,\"what\":\"imprecise bus fault: store to 0x%08x\"",
+              cpu_pc(m), h->base + (uint32_t)offset);
+}
+
+static const struct { uint32_t base; uint64_t end; } holes[NUM_HOLES] = {
+    {0x00020000u, 0x08000000u}, {0x08020000u, 0x1FFFF000u}, {0x1FFFFC00u, 0x20000000u},
+    {0x20005000u, 0x22000000u}, {0x220A0000u, 0x40000000u}, {0x40024000u, 0x42000000u},
+    {0x42480000u, 0xE0000000u}, {0xE0100000u, 0x100000000ull},
+};
+
+/* ---- hooks --------------------------------------------------------------- */
+
+static void capture_idle_regs(struct machine *m, uint32_t regs[IDLE_REGS])
+{
+    static const int ids[IDLE_REGS] = {
+        UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
+        UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
+        UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
+        UC_ARM_REG_XPSR,
+    };
+    void *ptrs[IDLE_REGS];
+    for (int i = 0; i < IDLE_REGS; i++)
+        ptrs[i] = &regs[i];
+    uc_reg_read_batch(m->uc, (int *)ids, ptrs, IDLE_REGS);
+}
+
+/*
+ * A self-looping block with no stores is provably idle when two consecutive
+ * iterations start from identical registers, nothing time-dependent or
+ * side-effecting was read, and no event ran in between: every later iteration
+ * is then the same until an event changes the world. Skip to that event.
+ */
+static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
+{
+    if (b->ff_skip) {
+        b->ff_skip--;
+        return;
+    }
+    uint32_t regs[IDLE_REGS];
+    capture_idle_regs(m, regs);
+    bool same_iteration_chain = m->prev_block == addr && m->ff_addr == addr &&
+                                m->ff_saved_gen == m->ff_gen && !m->sim.volatile_read;
+    if (same_iteration_chain && memcmp(regs, m->ff_regs, sizeof regs) == 0) {
+        b->ff_failures = 0;
+        struct sim *sim = &m->sim;
+        if (sim->clock.deadline == UINT64_MAX) {
+            m->idle_forever = true;
+            sim->attention = true;
+            return;
+        }
+        if (sim->clock.deadline > sim->clock.now) {
+            m->stats.idle_cycles += sim->clock.deadline - sim->clock.now;
+            sim->clock.now = sim->clock.deadline;
+        }
+        m->stats.idle_skips++;
+        return;
+    }
+    if (same_iteration_chain && ++b->ff_failures >= IDLE_GIVE_UP) {
+        /* registers change every iteration: a computation, not a wait */
+        b->idle_candidate = false;
+        b->slow = b->info.ndiv != 0;
+    } else if (same_iteration_chain) {
+        b->ff_skip = 1u << (b->ff_failures < 10 ? b->ff_failures : 10);
+    }
+    memcpy(m->ff_regs, regs, sizeof regs);
+    m->ff_addr = addr;
+    m->ff_saved_gen = m->ff_gen;
+    m->sim.volatile_read = false;
+}
+
+static void hook_div(uc_engine *uc, uint64_t address, uint32_t size, void *user);
+
+/* With CCR.DIV_0_TRP set, a divide instruction gets a code hook that checks its divisor. */
+static bool arm_divide_hooks(struct machine *m, struct block_entry *b)
+{
+    bool added = false;
+    for (int i = 0; i < b->info.ndiv; i++) {
+        uint32_t a = b->info.div_addr[i];
+        bool known = false;
+        for (int j = 0; j < m->ndiv_hooks; j++)
+            known |= m->div_hooked[j] == a;
+        if (known || m->ndiv_hooks == MAX_DIV_HOOKS)
+            continue;
+        if (uc_hook_add(m->uc, &m->h_div[m->ndiv_hooks], UC_HOOK_CODE, (void *)hook_div, m, a, a) ==
+            UC_ERR_OK) {
+            m->div_hooked[m->ndiv_hooks++] = a;
+            added = true;
+        }
+    }
+    b->divs_armed = true;
+    if (added)
+        uc_ctl_remove_cache(m->uc, b->addr, (uint64_t)b->addr + b->size);
+    return added;
+}
+
+static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
+{
+    struct sim *sim = &m->sim;
+    cpu_flush_pending_stores(m);
+
+    if (b->idle_candidate)
+        idle_check(m, addr, b);
+
+    if (sim->clock.now >= sim->clock.deadline) {
+        clock_run_due(sim);
+        m->ff_gen++;
+    }
+
+    if (sim->attention) {
+        sim->attention = false;
+        if (m->stop_requested || sim->reset_requested || m->exit_requested || m->sleep_on_exit ||
+            m->idle_forever) {
+            sim->clock.now -= b->info.count; /* the block does not run now */
+            m->stop_reason = STOP_REQUESTED;
+            uc_emu_stop(m->uc);
+            return;
+        }
+        if (exc_try_deliver(m, addr)) {
+            sim->clock.now -= b->info.count;
+            return;
+        }
+    }
+
+    if (unlikely(b->info.ndiv && !b->divs_armed && (m->nvic.ccr & SCB_CCR_DIV_0_TRP))) {
+        if (arm_divide_hooks(m, b)) {
+            /* re-enter the block so it is translated again, with the hook */
+            sim->clock.now -= b->info.count;
+            wr(m, UC_ARM_REG_PC, addr | 1u);
+        }
+    }
+}
+
+static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct machine *m = user;
+    uint32_t addr = (uint32_t)address;
+    (void)uc;
+    struct block_entry *b = block_lookup(m, addr, size);
+    m->sim.clock.now += b->info.count;
+    m->cur_block = b;
+    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->slow))
+        block_slow_path(m, addr, b);
+    m->prev_block = addr;
+}
+
+static void hook_div(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    if (!(m->nvic.ccr & SCB_CCR_DIV_0_TRP))
+        return;
+    const uint8_t *code = code_ptr(m, (uint32_t)address, 4);
+    unsigned rm;
+    bool is_signed;
+    if (!code || !thumb_decode_divide(code, &rm, &is_signed))
+        return;
+    uint32_t divisor = rd(m, UC_ARM_REG_R0 + (int)rm);
+    if (divisor != 0)
+        return;
+    m->nvic.cfsr |= CFSR_DIVBYZERO;
+    exc_fault(m, EXC_USAGEFAULT, (uint32_t)address, "divide by zero");
+}
+
+static void undefined_instruction(struct machine *m, uint32_t pc)
+{
+    uint32_t xpsr = rd(m, UC_ARM_REG_XPSR);
+    if (!(xpsr & (1u << 24))) {
+        m->nvic.cfsr |= CFSR_INVSTATE;
+        exc_fault(m, EXC_USAGEFAULT, pc, "invalid state (EPSR.T = 0)");
+    } else {
+        m->nvic.cfsr |= CFSR_UNDEFINSTR;
+        exc_fault(m, EXC_USAGEFAULT, pc, "undefined instruction");
+    }
+}
+
+static void breakpoint(struct machine *m, uint32_t pc)
+{
+    const uint8_t *code = code_ptr(m, pc, 2);
+    uint16_t insn = code ? (uint16_t)(code[0] | code[1] << 8) : 0;
+    if (insn == SEMIHOSTING_BKPT) {
+        semihost_call(m);
+        if (m->exit_requested)
+            uc_emu_stop(m->uc); /* never also write PC: that would lose the stop */
+        else
+            wr(m, UC_ARM_REG_PC, (pc + 2) | 1u);
+        return;
+    }
+    /* No debugger: BKPT escalates to HardFault with HFSR.DEBUGEVT. */
+    m->nvic.hfsr |= HFSR_DEBUGEVT;
+    exc_fault(m, EXC_HARDFAULT, pc, "breakpoint with no debugger attached");
+}
+
+static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    uint32_t pc = rd(m, UC_ARM_REG_PC);
+    cpu_flush_pending_stores(m);
+    switch (intno) {
+    case EXCP_SWI:
+        exc_fault(m, EXC_SVCALL, pc, "svc");
+        return;
+    case EXCP_EXCEPTION_EXIT:
+        exc_return(m, pc | 1u);
+        return;
+    case EXCP_PREFETCH_ABORT:
+        if (pc >= 0xF0000000u && (rd(m, UC_ARM_REG_IPSR) & 0x1FF)) {
+            exc_return(m, pc | 1u);
+            return;
+        }
+        m->nvic.cfsr |= CFSR_IACCVIOL;
+        exc_fault(m, EXC_MEMMANAGE, pc, "instruction fetch from an execute-never region");
+        return;
+    case EXCP_BKPT:
+        breakpoint(m, pc);
+        return;
+    case EXCP_NOCP:
+        m->nvic.cfsr |= CFSR_NOCP;
+        exc_fault(m, EXC_USAGEFAULT, pc, "coprocessor instruction");
+        return;
+    case EXCP_UDEF:
+        undefined_instruction(m, pc);
+        return;
+    case EXCP_INVSTATE:
+        m->nvic.cfsr |= CFSR_INVSTATE;
+        exc_fault(m, EXC_USAGEFAULT, pc, "invalid state");
+        return;
+    case EXCP_UNALIGNED:
+        m->nvic.cfsr |= CFSR_UNALIGNED;
+        exc_fault(m, EXC_USAGEFAULT, pc, "unaligned access");
+        return;
+    case EXCP_DATA_ABORT:
+        m->nvic.cfsr |= CFSR_PRECISERR;
+        exc_fault(m, EXC_BUSFAULT, pc, "data abort");
+        return;
+    }
+    sim_log(&m->sim, LOG_ERROR, "unexpected CPU exception %u at pc 0x%08x", intno, pc);
+    m->exit_requested = true;
+    m->exit_status = 1;
+    uc_emu_stop(m->uc);
+}
+
+static bool hook_insn_invalid(uc_engine *uc, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    m->stop_reason = STOP_INSN_INVALID;
+    return true;
+}
+
+/* ---- open / close / reset ----------------------------------------------- */
+
+static int map_mmio(struct machine *m, uint32_t base, uint64_t size, uc_cb_mmio_read_t r,
+                    uc_cb_mmio_write_t w, void *user, char *err, size_t errlen)
+{
+    uc_err e = uc_mmio_map(m->uc, base, (size_t)size, r, user, w, user);
+    if (e != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot map MMIO at 0x%08x: %s", base, uc_strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+int cpu_open(struct machine *m, char *err, size_t errlen)
+{
+    uc_err e = uc_open(UC_ARCH_ARM, UC_MODE_THUMB, &m->uc);
+    if (e != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot open Unicorn: %s", uc_strerror(e));
+        return -1;
+    }
+    /* Must be the first call after uc_open; never UC_MODE_MCLASS (that forces an M33). */
+    e = uc_ctl_set_cpu_model(m->uc, UC_CPU_ARM_CORTEX_M3);
+    if (e != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot select a Cortex-M3: %s", uc_strerror(e));
+        return -1;
+    }
+    unsigned ro = UC_PROT_READ | UC_PROT_EXEC;
+    if ((e = uc_mem_map_ptr(m->uc, FLASH_BASE, FLASH_SIZE, ro, m->flash)) != UC_ERR_OK ||
+        (e = uc_mem_map_ptr(m->uc, 0, FLASH_SIZE, ro, m->flash)) != UC_ERR_OK ||
+        (e = uc_mem_map_ptr(m->uc, SRAM_BASE, SRAM_SIZE, UC_PROT_ALL, m->sram)) != UC_ERR_OK ||
+        (e = uc_mem_map_ptr(m->uc, SYSMEM_BASE, SYSMEM_MAP_SIZE, ro, m->sysmem)) != UC_ERR_OK) {
+        snprintf(err, errlen, "cannot map memory: %s", uc_strerror(e));
+        return -1;
+    }
+    int model = -1;
+    uc_ctl_get_cpu_model(m->uc, &model);
+    if (model != UC_CPU_ARM_CORTEX_M3) {
+        snprintf(err, errlen, "Unicorn gave CPU model %d, not a Cortex-M3", model);
+        return -1;
+    }
+    if (map_mmio(m, PERIPH_BASE, PERIPH_SIZE, mmio_periph_read, mmio_periph_write, m, err, errlen) ||
+        map_mmio(m, PERIPH_BB_BASE, (uint64_t)PERIPH_SIZE << 5, mmio_periph_bb_read,
+                 mmio_periph_bb_write, m, err, errlen) ||
+        map_mmio(m, SRAM_BB_BASE, (uint64_t)SRAM_SIZE << 5, mmio_sram_bb_read, mmio_sram_bb_write,
+                 m, err, errlen) ||
+        map_mmio(m, PPB_BASE, PPB_SIZE, mmio_ppb_read, mmio_ppb_write, m, err, errlen))
+        return -1;
+    for (int i = 0; i < NUM_HOLES; i++) {
+        m->holes[i].m = m;
+        m->holes[i].base = holes[i].base;
+        if (map_mmio(m, holes[i].base, holes[i].end - holes[i].base, mmio_hole_read,
+                     mmio_hole_write, &m->holes[i], err, errlen))
+            return -1;
+    }
+
+    m->blocks = calloc(BLOCK_CACHE_SIZE, sizeof *m->blocks);
+    if (!m->blocks) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Every hook is added before the first translation (later ones miss cached code). */
+    if (uc_hook_add(m->uc, &m->h_block, UC_HOOK_BLOCK, (void *)hook_block, m, 1, 0) ||
+        uc_hook_add(m->uc, &m->h_intr, UC_HOOK_INTR, (void *)hook_intr, m, 1, 0) ||
+        uc_hook_add(m->uc, &m->h_insn_invalid, UC_HOOK_INSN_INVALID, (void *)hook_insn_invalid, m, 1,
+                    0) ||
+        uc_hook_add(m->uc, &m->h_flash_write, UC_HOOK_MEM_WRITE_PROT, (void *)hook_write_prot, m, 0,
+                    0x1FFFFFFF)) {
+        snprintf(err, errlen, "cannot install the CPU hooks");
+        return -1;
+    }
+    return 0;
+}
+
+void cpu_close(struct machine *m)
+{
+    if (m->uc)
+        uc_close(m->uc);
+    m->uc = NULL;
+    free(m->blocks);
+    m->blocks = NULL;
+}
+
+/* Reset the core registers from any state, including unprivileged Thread mode. */
+void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
+{
+    wr(m, UC_ARM_REG_IPSR, EXC_HARDFAULT); /* Handler mode: privileged access */
+    wr(m, UC_ARM_REG_CONTROL, 0);          /* nPRIV = 0 (SPSEL is ignored here) */
+    wr(m, UC_ARM_REG_IPSR, 0);             /* Thread, privileged */
+    wr(m, UC_ARM_REG_CONTROL, 0);          /* SPSEL = 0: SP = MSP */
+    wr(m, UC_ARM_REG_PRIMASK, 0);
+    wr(m, UC_ARM_REG_FAULTMASK, 0);
+    wr(m, UC_ARM_REG_BASEPRI, 0);
+    wr(m, UC_ARM_REG_PSP, 0);
+    wr(m, UC_ARM_REG_MSP, sp & ~3u);
+    for (int r = UC_ARM_REG_R0; r <= UC_ARM_REG_R12; r++)
+        wr(m, r, 0);
+    wr(m, UC_ARM_REG_LR, 0xFFFFFFFFu);
+    wr(m, UC_ARM_REG_XPSR, (pc & 1u) << 24);
+    wr(m, UC_ARM_REG_PC, pc);
+    cpu_rebuild_hflags(m);
+    m->nvic.ipsr = 0;
+    m->prev_block = 0;
+    m->ff_addr = 0;
+}
+
+/* ---- one slice ----------------------------------------------------------- */
+
+static void precise_bus_fault(struct machine *m)
+{
+    struct block_entry *b = m->cur_block;
+    uint32_t ret = cpu_pc(m);
+    if (b) {
+        uint32_t regs[16];
+        for (int i = 0; i < 13; i++)
+            regs[i] = rd(m, UC_ARM_REG_R0 + i);
+        regs[13] = rd(m, UC_ARM_REG_SP);
+        regs[14] = rd(m, UC_ARM_REG_LR);
+        /* The stop came right after the faulting access: find that access in the block. */
+        uint32_t first_access = 0, match = 0;
+        const uint8_t *code = code_ptr(m, b->addr, b->size);
+        for (uint32_t off = 0; code && off < b->size;) {
+            uint32_t pc = b->addr + off;
+            unsigned len = thumb_insn_len((uint16_t)(code[off] | code[off + 1] << 8));
+            regs[15] = pc;
+            struct thumb_mem_access acc;
+            if (off + len <= b->size && thumb_mem_access(code + off, pc, regs, &acc)) {
+                if (!first_access)
+                    first_access = pc;
+                if (m->fault_addr - acc.addr < acc.bytes) {
+                    match = pc;
+                    break;
+                }
+            }
+            off += len;
+        }
+        ret = match ? match : first_access ? first_access : b->addr;
+    }
+    m->nvic.cfsr |= CFSR_PRECISERR | CFSR_BFARVALID;
+    m->nvic.bfar = m->fault_addr;
+    char what[96];
+    snprintf(what, sizeof what, "bus fault: precise access to 0x%08x", m->fault_addr);
+    exc_fault(m, EXC_BUSFAULT, ret, what);
+}
+
+/* Did the slice stop right after a WFI/WFE (the last instruction of the block)? */
+static enum thumb_hint stopped_after_hint(struct machine *m, uint32_t pc)
+{
+    struct block_entry *b = m->cur_block;
+    if (!b || pc != b->addr + b->size)
+        return THUMB_HINT_NONE;
+    for (unsigned len = 2; len <= 4; len += 2) {
+        const uint8_t *code = code_ptr(m, pc - len, len);
+        if (code && thumb_insn_len((uint16_t)(code[0] | code[1] << 8)) == len) {
+            enum thumb_hint h = thumb_decode_hint(code, len);
+            if (h != THUMB_HINT_NONE)
+                return h;
+        }
+    }
+    return THUMB_HINT_NONE;
+}
+
+int cpu_run_slice(struct machine *m)
+{
+    m->stop_reason = STOP_NONE;
+    m->cur_block = NULL;
+    uint32_t pc = rd(m, UC_ARM_REG_PC);
+    uint32_t xpsr = rd(m, UC_ARM_REG_XPSR);
+    uc_err e = uc_emu_start(m->uc, pc | ((xpsr >> 24) & 1u), 0, 0, 0);
+    m->stats.emu_starts++;
+    cpu_flush_pending_stores(m);
+    pc = rd(m, UC_ARM_REG_PC);
+
+    switch (e) {
+    case UC_ERR_OK:
+        break;
+    case UC_ERR_FETCH_UNMAPPED:
+    case UC_ERR_FETCH_PROT:
+        m->nvic.cfsr |= CFSR_IBUSERR;
+        exc_fault(m, EXC_BUSFAULT, pc, "instruction fetch from an address with no memory");
+        return 0;
+    case UC_ERR_INSN_INVALID:
+        m->stop_reason = STOP_INSN_INVALID;
+        break;
+    case UC_ERR_READ_UNMAPPED:
+    case UC_ERR_WRITE_UNMAPPED:
+    case UC_ERR_READ_PROT:
+    case UC_ERR_WRITE_PROT:
+        m->nvic.cfsr |= CFSR_IMPRECISERR;
+        exc_fault(m, EXC_BUSFAULT, pc, "bus error");
+        return 0;
+    default:
+        sim_log(&m->sim, LOG_ERROR, "CPU stopped with an error at pc 0x%08x: %s", pc, uc_strerror(e));
+        machine_report_fault(m, uc_strerror(e), pc);
+        return -1;
+    }
+
+    switch (m->stop_reason) {
+    case STOP_REQUESTED:
+    case STOP_SEMIHOST_EXIT:
+        return 0;
+    case STOP_BUS_FAULT:
+        precise_bus_fault(m);
+        return 0;
+    case STOP_INSN_INVALID: {
+        enum thumb_hint h = stopped_after_hint(m, pc);
+        if (h == THUMB_HINT_WFE || h == THUMB_HINT_YIELD) {
+            if (h == THUMB_HINT_WFE) {
+                if (m->event_register)
+                    m->event_register = false;
+                else {
+                    m->sleeping = true;
+                    m->sleep_is_wfe = true;
+                }
+            }
+            return 0;
+        }
+        undefined_instruction(m, pc);
+        return 0;
+    }
+    case STOP_NONE:
+        if (m->exit_requested)
+            return 0;
+        if (stopped_after_hint(m, pc) == THUMB_HINT_WFI) {
+            m->sleeping = true;
+            m->sleep_is_wfe = false;
+            return 0;
+        }
+        if (m->cur_block == NULL && pc != 0) /* a PC write re-entered before any block ran */
+            return 0;
+        sim_log(&m->sim, LOG_ERROR, "CPU stopped for no known reason at pc 0x%08x", pc);
+        return -1;
+    }
+    return 0;
+}

@@ -1,1 +1,280 @@
-/* placeholder: being written */
+/*
+ * options.c - parsing of the command line into struct options. Every option
+ * is listed in options_usage(); a bad value is an error naming the option and
+ * what would be right.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_LOAD = 0x100,
+    OPT_BOOTLOADER,
+    OPT_FIRMWARE,
+    OPT_STATE,
+    OPT_INT_FLASH,
+    OPT_EXT_FLASH,
+    OPT_TRACE,
+    OPT_PRESS,
+    OPT_WIFI_PROFILES,
+    OPT_HEADLESS,
+    OPT_RUN_FOR,
+    OPT_SPEED,
+    OPT_TIMEOUT_STATUS,
+    OPT_VERBOSE,
+    OPT_QUIET,
+    OPT_STATS,
+    OPT_HELP,
+};
+
+static const struct option long_options[] = {
+    {"load", required_argument, NULL, OPT_LOAD},
+    {"bootloader", required_argument, NULL, OPT_BOOTLOADER},
+    {"firmware", required_argument, NULL, OPT_FIRMWARE},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"int-flash", required_argument, NULL, OPT_INT_FLASH},
+    {"ext-flash", required_argument, NULL, OPT_EXT_FLASH},
+    {"trace", required_argument, NULL, OPT_TRACE},
+    {"press", required_argument, NULL, OPT_PRESS},
+    {"wifi-profiles", required_argument, NULL, OPT_WIFI_PROFILES},
+    {"headless", no_argument, NULL, OPT_HEADLESS},
+    {"run-for", required_argument, NULL, OPT_RUN_FOR},
+    {"speed", required_argument, NULL, OPT_SPEED},
+    {"timeout-status", required_argument, NULL, OPT_TIMEOUT_STATUS},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+void options_usage(FILE *f)
+{
+    fputs(
+        "Usage: spark-emu [OPTION]...\n"
+        "Emulate a Spark Core (STM32F103CB, SST25VF016B, CC3000, RGB LED, MODE button).\n"
+        "\n"
+        "Images:\n"
+        "  --load FILE[@ADDR]       load an image: ELF at its own addresses, Intel HEX, or a raw\n"
+        "                           binary at ADDR (default 0x08000000); repeatable; turns every\n"
+        "                           default image off\n"
+        "  --bootloader FILE|none   program FILE into flash at 0x08000000 before power-on;\n"
+        "                           'none' starts the firmware directly, as a bootloader's jump would\n"
+        "                           (default: $SPARK_EMU_BOOTLOADER if set)\n"
+        "  --firmware FILE          program FILE at 0x08005000 and mark it valid in the flags page\n"
+        "  --state DIR              where the flash images and backup registers live between runs\n"
+        "                           (default: $SPARK_EMU_STATE, else ~/.cache/spark-emu/state)\n"
+        "  --int-flash FILE         use this 128 KiB internal flash image instead of the state's\n"
+        "  --ext-flash FILE         use this 2 MiB external flash image instead of the state's\n"
+        "\n"
+        "Running:\n"
+        "  --headless               no window (automatic when there is no display)\n"
+        "  --run-for DURATION       stop after this much virtual time: <n>us, <n>ms or <n>s\n"
+        "  --speed max|realtime|F   pacing against the wall clock (default: max headless,\n"
+        "                           realtime with a window); F = virtual seconds per wall second\n"
+        "  --timeout-status N       exit status when --run-for elapses (default 0)\n"
+        "  --press BUTTON@START[+HOLD]  press 'mode' or 'reset' at virtual START for HOLD\n"
+        "                           (default 100ms); repeatable, e.g. --press mode@500ms+3500ms\n"
+        "  --wifi-profiles N        the CC3000 reports N stored WiFi profiles (default 0)\n"
+        "\n"
+        "Output:\n"
+        "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
+        "                           flash events (docs/trace.md)\n"
+        "  --stats                  print execution statistics at exit\n"
+        "  --verbose, --quiet       more or fewer log messages on stderr\n"
+        "  --help                   this text\n"
+        "\n"
+        "Exit status: 0 when --run-for elapses or the guest exits 0 through semihosting (else the\n"
+        "guest's status); 2 bad arguments, files or images; 4 the core locked up; 5 emulator error.\n",
+        f);
+}
+
+int parse_duration(const char *s, uint64_t *cycles)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (end == s || errno || s[0] == '-')
+        return -1;
+    uint64_t mult;
+    if (strcmp(end, "us") == 0)
+        mult = SIM_US(1);
+    else if (strcmp(end, "ms") == 0)
+        mult = SIM_MS(1);
+    else if (strcmp(end, "s") == 0)
+        mult = SIM_S(1);
+    else if (*end == '\0' && n == 0)
+        mult = 1;
+    else
+        return -1;
+    if (n > UINT64_MAX / mult)
+        return -1;
+    *cycles = n * mult;
+    return 0;
+}
+
+static int parse_press(const char *arg, struct press_spec *p, char *err, size_t errlen)
+{
+    const char *at = strchr(arg, '@');
+    if (!at) {
+        snprintf(err, errlen, "--press %s: expected BUTTON@START[+HOLD], e.g. mode@500ms+3500ms", arg);
+        return -1;
+    }
+    size_t nlen = (size_t)(at - arg);
+    if (nlen == 4 && strncmp(arg, "mode", 4) == 0)
+        p->button = BUTTON_MODE;
+    else if (nlen == 5 && strncmp(arg, "reset", 5) == 0)
+        p->button = BUTTON_RESET;
+    else {
+        snprintf(err, errlen, "--press %s: unknown button '%.*s' (expected mode or reset)", arg,
+                 (int)nlen, arg);
+        return -1;
+    }
+    char start[64];
+    const char *plus = strchr(at + 1, '+');
+    size_t slen = plus ? (size_t)(plus - at - 1) : strlen(at + 1);
+    if (slen >= sizeof start) {
+        snprintf(err, errlen, "--press %s: START is too long", arg);
+        return -1;
+    }
+    memcpy(start, at + 1, slen);
+    start[slen] = '\0';
+    if (parse_duration(start, &p->start)) {
+        snprintf(err, errlen, "--press %s: START '%s' is not a duration (<n>us, <n>ms, <n>s)", arg,
+                 start);
+        return -1;
+    }
+    p->hold = SIM_MS(100);
+    if (plus && (parse_duration(plus + 1, &p->hold) || p->hold == 0)) {
+        snprintf(err, errlen, "--press %s: HOLD '%s' is not a positive duration (<n>us, <n>ms, <n>s)",
+                 arg, plus + 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, long *out, char *err,
+                     size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi) {
+        snprintf(err, errlen, "%s %s: expected a whole number from %ld to %ld", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->log_level = LOG_WARN;
+    o->speed = 1.0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_LOAD: {
+            if (o->nloads == OPT_MAX_LOADS) {
+                snprintf(err, errlen, "--load: at most %d images", OPT_MAX_LOADS);
+                return -1;
+            }
+            struct load_spec *l = &o->loads[o->nloads];
+            if (image_parse_spec(optarg, &l->path, &l->addr, &l->has_addr, err, errlen))
+                return -1;
+            o->nloads++;
+            break;
+        }
+        case OPT_BOOTLOADER:
+            if (strcmp(optarg, "none") == 0)
+                o->bootloader_none = true;
+            else
+                o->bootloader = optarg;
+            break;
+        case OPT_FIRMWARE: o->firmware = optarg; break;
+        case OPT_STATE: o->state_dir = optarg; break;
+        case OPT_INT_FLASH: o->int_flash = optarg; break;
+        case OPT_EXT_FLASH: o->ext_flash = optarg; break;
+        case OPT_TRACE: o->trace = optarg; break;
+        case OPT_PRESS:
+            if (o->npresses == OPT_MAX_PRESSES) {
+                snprintf(err, errlen, "--press: at most %d presses", OPT_MAX_PRESSES);
+                return -1;
+            }
+            if (parse_press(optarg, &o->presses[o->npresses], err, errlen))
+                return -1;
+            o->npresses++;
+            break;
+        case OPT_WIFI_PROFILES:
+            if (parse_int("--wifi-profiles", optarg, 0, 7, &v, err, errlen))
+                return -1;
+            o->wifi_profiles = (int)v;
+            break;
+        case OPT_HEADLESS: o->headless = true; break;
+        case OPT_RUN_FOR:
+            if (parse_duration(optarg, &o->run_for) || o->run_for == 0) {
+                snprintf(err, errlen, "--run-for %s: expected a positive duration like 10s, 500ms, 250us",
+                         optarg);
+                return -1;
+            }
+            break;
+        case OPT_SPEED:
+            o->speed_given = true;
+            if (strcmp(optarg, "max") == 0)
+                o->pacing = PACE_MAX;
+            else if (strcmp(optarg, "realtime") == 0)
+                o->pacing = PACE_REALTIME;
+            else {
+                char *end;
+                errno = 0;
+                double f = strtod(optarg, &end);
+                if (end == optarg || *end || errno || !(f > 0) || f > 1e6) {
+                    snprintf(err, errlen, "--speed %s: expected max, realtime, or a factor such as 0.5 or 10",
+                             optarg);
+                    return -1;
+                }
+                o->pacing = PACE_FACTOR;
+                o->speed = f;
+            }
+            break;
+        case OPT_TIMEOUT_STATUS:
+            if (parse_int("--timeout-status", optarg, 0, 255, &v, err, errlen))
+                return -1;
+            o->timeout_status = (int)v;
+            break;
+        case OPT_VERBOSE: o->log_level = o->log_level < LOG_DEBUG ? o->log_level + 1 : LOG_DEBUG; break;
+        case OPT_QUIET: o->log_level = LOG_ERROR; break;
+        case OPT_STATS: o->stats = true; break;
+        case OPT_HELP: return 1;
+        case '?':
+        default:
+            if (optopt)
+                snprintf(err, errlen, "option --%s needs a value (see --help)",
+                         long_options[optopt - OPT_LOAD < (int)(sizeof long_options / sizeof *long_options)
+                                          ? optopt - OPT_LOAD : 0].name);
+            else
+                snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s' (images are given with --load, --bootloader "
+                              "or --firmware; see --help)", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+void options_free(struct options *o)
+{
+    for (int i = 0; i < o->nloads; i++)
+        free(o->loads[i].path);
+    o->nloads = 0;
+}

@@ -1,0 +1,223 @@
+/*
+ * machine.h - one emulated Cortex-M3 system: the Unicorn CPU, the memories,
+ * the System Control Space, virtual time, and the board's blocks.
+ *
+ * Design decision: a single UC_HOOK_BLOCK is the heartbeat. It advances
+ * virtual time by the block's instruction count, runs due events, delivers a
+ * pending exception by rewriting the CPU registers (never by stopping), and
+ * stops the CPU only when the main loop must act (reset, WFI, end of run).
+ * MMIO callbacks only change device state and raise flags.
+ */
+#ifndef EMU_MACHINE_H
+#define EMU_MACHINE_H
+
+#include "bus.h"
+#include "nvic.h"
+#include "periph.h"
+#include "sim.h"
+#include "thumb.h"
+#include "loader.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <unicorn/unicorn.h>
+
+#define MACHINE_MAX_PERIPHS 48
+#define MACHINE_MAX_IMAGES 8
+#define BLOCK_CACHE_SIZE 8192 /* direct-mapped, power of two */
+#define MAX_DIV_HOOKS 64
+
+/* Why uc_emu_start returned, as far as our hooks know. */
+enum stop_reason {
+    STOP_NONE = 0,     /* nobody asked: WFI, or an error code explains it */
+    STOP_REQUESTED,    /* the block hook stopped for the main loop */
+    STOP_INSN_INVALID, /* UC_HOOK_INSN_INVALID fired */
+    STOP_BUS_FAULT,    /* a load from an address nothing answers */
+    STOP_SEMIHOST_EXIT,
+};
+
+enum pacing { PACE_MAX = 0, PACE_REALTIME, PACE_FACTOR };
+
+/* Exit statuses beyond the guest's own (see docs/cli.md) */
+#define EXIT_BAD_INPUT 2
+#define EXIT_LOCKUP 4
+#define EXIT_EMULATOR_ERROR 5
+
+struct block_entry {
+    uint32_t addr, size;
+    struct thumb_block_info info;
+    bool slow;            /* always take the hook's slow path (idle candidate, divides) */
+    bool idle_candidate;  /* self-loop without stores: may be a provable busy-wait */
+    bool divs_armed;      /* divide-by-zero hooks installed for this block */
+    uint32_t ff_skip;     /* idle-loop checks to skip (back-off after failures) */
+    uint32_t ff_failures;
+};
+
+#define MAX_PENDING_STORES 16
+struct pending_store {
+    uint32_t addr;
+    unsigned size;
+    uint32_t value;
+    uint8_t old[8];
+};
+
+#define NUM_HOLES 8
+struct hole {
+    struct machine *m;
+    uint32_t base;
+};
+
+#define IDLE_REGS 16
+#define SYSMEM_MAP_SIZE 0xC00u /* system memory (2 KiB) + option bytes (1 KiB page) */
+
+struct machine_stats {
+    uint64_t blocks;
+    uint64_t exceptions;
+    uint64_t tail_chains;
+    uint64_t idle_skips;   /* busy-wait loops fast-forwarded */
+    uint64_t idle_cycles;  /* cycles skipped that way or in WFI */
+    uint64_t emu_starts;
+};
+
+struct machine {
+    struct sim sim;
+    struct bus bus;
+    struct nvic nvic;
+    uc_engine *uc;
+
+    uint8_t *flash;   /* FLASH_SIZE, usually a MAP_SHARED file */
+    uint8_t *sram;    /* SRAM_SIZE */
+    uint8_t *sysmem;  /* system memory + option bytes (0x1FFFF000, 3 KiB) */
+    bool flash_is_mapped_file;
+
+    /* registered blocks, reset in order */
+    struct periph periphs[MACHINE_MAX_PERIPHS];
+    int nperiphs;
+
+    /* images loaded (symbols for diagnostics) */
+    struct image images[MACHINE_MAX_IMAGES];
+    int nimages;
+
+    /* hooks */
+    uc_hook h_block, h_intr, h_insn_invalid, h_flash_write;
+    uc_hook h_div[MAX_DIV_HOOKS];
+    uint32_t div_hooked[MAX_DIV_HOOKS];
+    int ndiv_hooks;
+
+    /* block decode cache */
+    struct block_entry *blocks;
+    uint32_t prev_block;
+    uint64_t ff_gen;       /* bumped whenever events run */
+    uint64_t ff_saved_gen;
+    uint32_t ff_addr;
+    uint32_t ff_regs[IDLE_REGS];
+    bool idle_forever;     /* a provable busy-wait with nothing scheduled to end it */
+    struct block_entry *cur_block;
+
+    /* stores into flash or system memory waiting to be repaired (see cpu.c) */
+    struct pending_store pending_stores[MAX_PENDING_STORES];
+    int npending_stores;
+
+    struct hole holes[NUM_HOLES];
+
+    /* run control */
+    enum stop_reason stop_reason;
+    bool stop_requested;
+    bool sleeping;         /* WFI/WFE, waiting for a wake-up event */
+    bool sleep_is_wfe;
+    bool sleep_on_exit;    /* SCR.SLEEPONEXIT fired: sleep at the next block */
+    bool event_register;   /* WFE/SEV event register */
+    bool locked_up;
+    bool exit_requested;
+    int exit_status;
+    uint64_t run_until;    /* virtual cycle at which --run-for ends, or UINT64_MAX */
+    struct event run_end_event;
+    bool run_ended;
+
+    /* a data bus fault recorded by an MMIO callback */
+    uint32_t fault_addr;
+    bool fault_is_write;
+
+
+    /* pacing */
+    enum pacing pacing;
+    double speed;          /* virtual seconds per wall second for PACE_FACTOR */
+    struct event pace_event;
+    uint64_t pace_wall_start_ns;
+    uint64_t pace_virt_start;
+
+    /* semihosting */
+    int sh_errno;
+
+    /* board hooks: called after the core resets (wiring reset state, e.g. boot pins) */
+    void (*on_reset)(struct machine *m, enum reset_cause cause);
+    /* front-end hooks: called every 10 ms of virtual time; when the guest can never wake */
+    void (*on_pace)(struct machine *m);
+    bool (*wait_for_input)(struct machine *m);
+    int timeout_status; /* exit status when --run-for elapses */
+    void *board;
+
+    struct machine_stats stats;
+    bool debug_mode; /* memory hooks allowed (slow) */
+};
+
+struct machine_config {
+    uint8_t *flash;      /* NULL: machine allocates an erased flash */
+    bool flash_is_mapped_file;
+    uint8_t uid[12];     /* device unique ID at 0x1FFFF7E8 */
+    enum pacing pacing;
+    double speed;
+    FILE *trace;
+    enum log_level log_level;
+};
+
+int machine_init(struct machine *m, const struct machine_config *cfg, char *err, size_t errlen);
+void machine_free(struct machine *m);
+
+/* Register a block for reset (and listing). */
+void machine_add_periph(struct machine *m, const char *name, void *dev,
+                        void (*reset)(void *dev, enum reset_cause cause));
+/* Map a block into the peripheral or PPB space. */
+int machine_map(struct machine *m, uint32_t base, uint32_t size, const struct mmio_ops *ops,
+                void *opaque);
+
+/* Copy an image into memory (flash images are programmed directly into the array). */
+int machine_load_image(struct machine *m, struct image *img, char *err, size_t errlen);
+
+/* Reset the chip: power-on or system reset; core from the vector table at 0. */
+void machine_reset(struct machine *m, enum reset_cause cause);
+/* Start execution as a bootloader's jump would: MSP from word 0, PC from word 1 at `vector_table`. */
+void machine_jump_to(struct machine *m, uint32_t vector_table);
+
+/* Run until the guest exits, --run-for elapses, or an unrecoverable error. Returns the exit status. */
+int machine_run(struct machine *m, uint64_t run_for_cycles);
+void machine_request_stop(struct machine *m);
+
+/* Diagnostics */
+const char *machine_symbolize(struct machine *m, uint32_t addr, char *buf, size_t len);
+void machine_report_fault(struct machine *m, const char *what, uint32_t pc);
+
+/* cpu.c */
+int cpu_open(struct machine *m, char *err, size_t errlen);
+void cpu_close(struct machine *m);
+void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc);
+uint32_t cpu_pc(struct machine *m);
+void cpu_invalidate(struct machine *m, uint32_t addr, uint32_t len);
+void cpu_flush_pending_stores(struct machine *m);
+int cpu_run_slice(struct machine *m); /* one uc_emu_start and its aftermath; < 0 = fatal */
+
+/* exception.c */
+void exc_take(struct machine *m, int exc, uint32_t return_address); /* ExceptionEntry */
+void exc_return(struct machine *m, uint32_t exc_return);            /* ExceptionReturn */
+/* A synchronous fault at `return_address` (CFSR bits already set by the caller). */
+void exc_fault(struct machine *m, int exc, uint32_t return_address, const char *what);
+/* Deliver the best pending exception if it may preempt; returns true if taken. */
+bool exc_try_deliver(struct machine *m, uint32_t return_address);
+bool exc_wfi_wakeup(struct machine *m);
+void cpu_rebuild_hflags(struct machine *m);
+
+/* semihost.c */
+void semihost_call(struct machine *m);
+void semihost_close_all(struct machine *m);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * options.h - the command-line contract (docs/cli.md): names and meanings are
+ * stable; scripts and tests rely on them.
+ */
+#ifndef EMU_OPTIONS_H
+#define EMU_OPTIONS_H
+
+#include "machine.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define OPT_MAX_LOADS 8
+#define OPT_MAX_PRESSES 32
+
+enum button_id { BUTTON_MODE = 0, BUTTON_RESET = 1 };
+
+struct load_spec {
+    char *path;
+    uint32_t addr;
+    bool has_addr;
+};
+
+struct press_spec {
+    enum button_id button;
+    uint64_t start; /* cycles */
+    uint64_t hold;  /* cycles */
+};
+
+struct options {
+    struct load_spec loads[OPT_MAX_LOADS];
+    int nloads;
+    const char *bootloader; /* NULL: default */
+    bool bootloader_none;
+    const char *firmware;
+    const char *state_dir;
+    const char *int_flash;
+    const char *ext_flash;
+    const char *trace;
+    struct press_spec presses[OPT_MAX_PRESSES];
+    int npresses;
+    int wifi_profiles;
+    bool headless;
+    uint64_t run_for; /* cycles; 0 = until the guest exits */
+    enum pacing pacing;
+    double speed;
+    bool speed_given;
+    int timeout_status;
+    enum log_level log_level;
+    bool stats;
+};
+
+/* Returns 0, or -1 with a message in err (the caller exits with status 2), or 1 for --help. */
+int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen);
+void options_free(struct options *o);
+void options_usage(FILE *f);
+/* "<n>us", "<n>ms", "<n>s" (or "0") to cycles of the 72 MHz core clock */
+int parse_duration(const char *s, uint64_t *cycles);
+
+#endif
