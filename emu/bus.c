@@ -22,10 +22,10 @@ int bus_map(struct bus *bus, uint32_t base, uint32_t size, const struct mmio_ops
 {
     struct bus_window **slots;
     uint32_t first;
-    if (base >= PERIPH_BASE && base + size <= PERIPH_BASE + PERIPH_SIZE) {
+    if (base >= PERIPH_BASE && size <= PERIPH_SIZE && base - PERIPH_BASE <= PERIPH_SIZE - size) {
         slots = bus->periph_slot;
         first = (base - PERIPH_BASE) >> 10;
-    } else if (base >= PPB_BASE && base + size <= PPB_BASE + PPB_SIZE) {
+    } else if (base >= PPB_BASE && size <= PPB_SIZE && base - PPB_BASE <= PPB_SIZE - size) {
         slots = bus->ppb_slot;
         first = (base - PPB_BASE) >> 10;
     } else {

@@ -96,7 +96,9 @@ void event_schedule(struct sim *sim, struct event *e, uint64_t when)
         c->heap = heap;
         c->capacity = cap;
     }
-    e->when = when < c->now ? c->now : when;
+    /* A time in the past is kept as is: it fires at the next clock_run_due and a
+     * periodic event rescheduled from its own `when` keeps its grid. */
+    e->when = when;
     e->seq = c->seq++;
     heap_place(c, c->count++, e);
     heap_sift_up(c, c->count - 1);

@@ -211,21 +211,31 @@ static uint32_t syst_current(const struct nvic *nvic)
 {
     if (!nvic->syst_running)
         return nvic->syst_stopped_value;
-    uint64_t ticks = (nvic->sim->clock.now - nvic->syst_epoch) / syst_divider(nvic);
+    uint64_t now = nvic->sim->clock.now, div = syst_divider(nvic);
+    if (now < nvic->syst_epoch) /* counting down to a zero crossing still ahead */
+        return (uint32_t)((nvic->syst_epoch - now + div - 1) / div);
+    uint64_t ticks = (now - nvic->syst_epoch) / div;
     uint64_t period = (uint64_t)nvic->syst_rvr + 1;
+    if (nvic->syst_rvr == 0)
+        return 0;
     uint64_t k = ticks % period;
     return k == 0 ? 0 : (uint32_t)(nvic->syst_rvr - (k - 1));
 }
 
 static void syst_schedule(struct nvic *nvic)
 {
+    uint64_t now = nvic->sim->clock.now;
+    if (nvic->syst_running && now < nvic->syst_epoch) {
+        event_schedule(nvic->sim, &nvic->syst_event, nvic->syst_epoch);
+        return;
+    }
     if (!nvic->syst_running || nvic->syst_rvr == 0) {
         event_cancel(nvic->sim, &nvic->syst_event);
         return;
     }
     uint64_t div = syst_divider(nvic);
     uint64_t period = ((uint64_t)nvic->syst_rvr + 1) * div;
-    uint64_t elapsed = nvic->sim->clock.now - nvic->syst_epoch;
+    uint64_t elapsed = now - nvic->syst_epoch;
     uint64_t next = nvic->syst_epoch + (elapsed / period + 1) * period;
     event_schedule(nvic->sim, &nvic->syst_event, next);
 }
@@ -252,15 +262,24 @@ static void syst_catch_up(struct nvic *nvic)
     }
 }
 
-/* Restart counting so that the next tick loads RVR (after a write to CVR or an enable). */
+/*
+ * Continue counting from `current`: zero means the next tick loads RVR; a value
+ * counts down to a zero crossing first (RVR only matters at the reload, so a
+ * value above RVR is counted down in full).
+ */
 static void syst_start_from(struct nvic *nvic, uint32_t current)
 {
     uint64_t div = syst_divider(nvic);
-    if (current == 0 || current > nvic->syst_rvr) {
-        nvic->syst_epoch = nvic->sim->clock.now;
+    uint64_t now = nvic->sim->clock.now;
+    if (current == 0) {
+        nvic->syst_epoch = now;
+    } else if (current > nvic->syst_rvr) {
+        nvic->syst_epoch = now + (uint64_t)current * div;
     } else {
         uint64_t k = (uint64_t)(nvic->syst_rvr - current) + 1;
-        nvic->syst_epoch = nvic->sim->clock.now - k * div;
+        nvic->syst_epoch = now >= k * div ? now - k * div : 0;
+        if (now < k * div) /* too close to power-on to place the epoch in the past */
+            nvic->syst_epoch = now + (uint64_t)current * div;
     }
 }
 

@@ -47,7 +47,7 @@ struct clock {
 };
 
 void event_init(struct event *e, event_fn fn, void *opaque, const char *name);
-/* Schedule (or move) `e` to fire at absolute cycle `when` (clamped to now). */
+/* Schedule (or move) `e` to fire at absolute cycle `when` (a past time fires at the next chance). */
 void event_schedule(struct sim *sim, struct event *e, uint64_t when);
 void event_schedule_in(struct sim *sim, struct event *e, uint64_t delay);
 void event_cancel(struct sim *sim, struct event *e);
