@@ -1,1 +1,257 @@
-/* placeholder: being written */
+/*
+ * spi.c - STM32F103 SPI1/SPI2 master (RM0008 section 25): DR, the RXNE/TXE
+ * handshake, overrun and mode-fault flags with their clearing sequences, the
+ * interrupt line and the two DMA request lines.
+ *
+ * Design decision: a frame is exchanged with the bus at the moment it is
+ * written (instantaneous, no SPI clock), so TXE is back to 1 and RXNE is set
+ * before the store completes and BSY always reads 0. Level changes go out on
+ * the lines from spi_update_lines(), which re-reads the state before every
+ * line so that a DMA controller reading DR from inside a line callback (it
+ * does, during a DMA transfer) sees and leaves consistent state.
+ *
+ * Not modelled (warn once): slave mode, receive-only and bidirectional modes,
+ * hardware CRC, I2S.
+ */
+#include "spi.h"
+
+#include <string.h>
+
+#define SPI_CR2_MASK 0x00E7u
+#define SPI_FRAME8_MASK 0x00FFu
+#define SPI_FRAME16_MASK 0xFFFFu
+#define SPI_ERROR_FLAGS (SPI_SR_OVR | SPI_SR_MODF | SPI_SR_CRCERR)
+
+static uint8_t reverse_bits8(uint8_t b)
+{
+    b = (uint8_t)((b & 0xF0u) >> 4 | (b & 0x0Fu) << 4);
+    b = (uint8_t)((b & 0xCCu) >> 2 | (b & 0x33u) << 2);
+    b = (uint8_t)((b & 0xAAu) >> 1 | (b & 0x55u) << 1);
+    return b;
+}
+
+/* One byte on the wire; the slaves see bytes MSB first, so LSBFIRST mirrors them. */
+static uint8_t spi_wire_byte(struct stm32_spi *s, uint8_t out)
+{
+    bool lsb_first = s->cr1 & SPI_CR1_LSBFIRST;
+    uint8_t in = s->bus ? spi_bus_exchange(s->bus, lsb_first ? reverse_bits8(out) : out) : 0xFF;
+    return lsb_first ? reverse_bits8(in) : in;
+}
+
+static uint16_t spi_exchange_frame(struct stm32_spi *s, uint16_t out)
+{
+    if (!(s->cr1 & SPI_CR1_DFF))
+        return spi_wire_byte(s, (uint8_t)out);
+    /* 16-bit frame: the byte holding the first bit on the wire goes first. */
+    if (s->cr1 & SPI_CR1_LSBFIRST) {
+        uint8_t lo = spi_wire_byte(s, (uint8_t)out);
+        uint8_t hi = spi_wire_byte(s, (uint8_t)(out >> 8));
+        return (uint16_t)(hi << 8 | lo);
+    }
+    uint8_t hi = spi_wire_byte(s, (uint8_t)(out >> 8));
+    uint8_t lo = spi_wire_byte(s, (uint8_t)out);
+    return (uint16_t)(hi << 8 | lo);
+}
+
+static bool spi_master_enabled(const struct stm32_spi *s)
+{
+    return (s->cr1 & (SPI_CR1_SPE | SPI_CR1_MSTR)) == (SPI_CR1_SPE | SPI_CR1_MSTR);
+}
+
+/* Send the waiting frame if the master is enabled; the answer lands in RX. */
+static void spi_transmit(struct stm32_spi *s)
+{
+    if (!s->tx_full)
+        return;
+    if (!spi_master_enabled(s)) {
+        if (s->cr1 & SPI_CR1_SPE)
+            sim_warn_once(s->sim, s->name, SPI_CR1, true,
+                          "slave mode is not modelled: no clock, the frame stays in TX");
+        return;
+    }
+    uint16_t in = spi_exchange_frame(s, s->tx_buf);
+    s->tx_full = false;
+    s->sr |= SPI_SR_TXE;
+    if (s->sr & SPI_SR_RXNE) {
+        s->sr |= SPI_SR_OVR; /* the new frame is lost, DR keeps the unread one */
+    } else {
+        s->rx_buf = in;
+        s->sr |= SPI_SR_RXNE;
+    }
+}
+
+static bool spi_irq_level(const struct stm32_spi *s)
+{
+    return ((s->cr2 & SPI_CR2_TXEIE) && (s->sr & SPI_SR_TXE)) ||
+           ((s->cr2 & SPI_CR2_RXNEIE) && (s->sr & SPI_SR_RXNE)) ||
+           ((s->cr2 & SPI_CR2_ERRIE) && (s->sr & SPI_ERROR_FLAGS));
+}
+
+static bool spi_dma_rx_level(const struct stm32_spi *s)
+{
+    return (s->sr & SPI_SR_RXNE) && (s->cr2 & SPI_CR2_RXDMAEN);
+}
+
+static bool spi_dma_tx_level(const struct stm32_spi *s)
+{
+    return (s->sr & SPI_SR_TXE) && (s->cr2 & SPI_CR2_TXDMAEN) && (s->cr1 & SPI_CR1_SPE);
+}
+
+/*
+ * A line callback may re-enter this block (DMA reads DR, which clears RXNE),
+ * so each level is recomputed and recorded just before its line is set, and
+ * the loop repeats until a pass changes nothing.
+ */
+static void spi_update_lines(struct stm32_spi *s)
+{
+    bool changed;
+    do {
+        changed = false;
+        bool level = spi_dma_rx_level(s);
+        if (level != s->dma_rx_level) {
+            s->dma_rx_level = level;
+            line_set(&s->dma_rx, level);
+            changed = true;
+        }
+        level = spi_dma_tx_level(s);
+        if (level != s->dma_tx_level) {
+            s->dma_tx_level = level;
+            line_set(&s->dma_tx, level);
+            changed = true;
+        }
+        level = spi_irq_level(s);
+        if (level != s->irq_level) {
+            s->irq_level = level;
+            line_set(&s->irq, level);
+            changed = true;
+        }
+    } while (changed);
+}
+
+static void spi_write_cr1(struct stm32_spi *s, uint16_t value)
+{
+    if (s->modf_sr_read && (s->sr & SPI_SR_MODF))
+        s->sr &= (uint16_t)~SPI_SR_MODF;
+    s->modf_sr_read = false;
+    s->cr1 = value;
+    /* Software NSS driven low in master mode: mode fault, SPE and MSTR drop. */
+    if ((value & SPI_CR1_MSTR) && (value & SPI_CR1_SSM) && !(value & SPI_CR1_SSI)) {
+        s->sr |= SPI_SR_MODF;
+        s->cr1 &= (uint16_t)~(SPI_CR1_SPE | SPI_CR1_MSTR);
+    }
+    if (value & (SPI_CR1_RXONLY | SPI_CR1_BIDIMODE))
+        sim_warn_once(s->sim, s->name, SPI_CR1, true,
+                      "receive-only and bidirectional modes are not modelled");
+    if (value & SPI_CR1_CRCEN)
+        sim_warn_once(s->sim, s->name, SPI_CR1, true, "hardware CRC is not modelled");
+    spi_transmit(s);
+}
+
+static uint32_t spi_read_reg(struct stm32_spi *s, uint32_t offset)
+{
+    switch (offset) {
+    case SPI_CR1: return s->cr1;
+    case SPI_CR2: return s->cr2;
+    case SPI_SR: {
+        uint16_t value = s->sr;
+        if (s->ovr_dr_read && (s->sr & SPI_SR_OVR)) {
+            s->sr &= (uint16_t)~SPI_SR_OVR;
+            sim_note_volatile_read(s->sim);
+        }
+        s->ovr_dr_read = false;
+        if (s->sr & SPI_SR_MODF)
+            s->modf_sr_read = true;
+        return value;
+    }
+    case SPI_DR: {
+        sim_note_volatile_read(s->sim);
+        uint16_t value = s->rx_buf;
+        s->sr &= (uint16_t)~SPI_SR_RXNE;
+        s->ovr_dr_read = (s->sr & SPI_SR_OVR) != 0;
+        return value;
+    }
+    case SPI_CRCPR: return s->crcpr;
+    case SPI_RXCRCR:
+    case SPI_TXCRCR:
+        if (s->cr1 & SPI_CR1_CRCEN)
+            sim_warn_once(s->sim, s->name, offset, false, "hardware CRC is not modelled");
+        return 0;
+    case SPI_I2SCFGR: return s->i2scfgr;
+    case SPI_I2SPR: return s->i2spr;
+    default:
+        sim_warn_once(s->sim, s->name, offset, false, NULL);
+        return 0;
+    }
+}
+
+static void spi_write_reg(struct stm32_spi *s, uint32_t offset, uint16_t value)
+{
+    switch (offset) {
+    case SPI_CR1: spi_write_cr1(s, value); break;
+    case SPI_CR2: s->cr2 = value & SPI_CR2_MASK; break;
+    case SPI_SR:
+        /* only CRCERR is writable (rc_w0) */
+        if (!(value & SPI_SR_CRCERR))
+            s->sr &= (uint16_t)~SPI_SR_CRCERR;
+        break;
+    case SPI_DR:
+        s->tx_buf = value & ((s->cr1 & SPI_CR1_DFF) ? SPI_FRAME16_MASK : SPI_FRAME8_MASK);
+        s->tx_full = true;
+        s->sr &= (uint16_t)~SPI_SR_TXE;
+        spi_transmit(s);
+        break;
+    case SPI_CRCPR: s->crcpr = value; break;
+    case SPI_RXCRCR:
+    case SPI_TXCRCR: break; /* read-only */
+    case SPI_I2SCFGR:
+        s->i2scfgr = value;
+        if (value & SPI_I2SCFGR_I2SMOD)
+            sim_warn_once(s->sim, s->name, offset, true, "I2S mode is not modelled");
+        break;
+    case SPI_I2SPR: s->i2spr = value; break;
+    default: sim_warn_once(s->sim, s->name, offset, true, NULL); break;
+    }
+}
+
+static uint32_t spi_read(void *opaque, uint32_t offset, unsigned size)
+{
+    struct stm32_spi *s = opaque;
+    uint32_t value = spi_read_reg(s, offset & ~3u) >> (8 * (offset & 3u));
+    spi_update_lines(s);
+    return size >= 4 ? value : value & ((1u << (8 * size)) - 1);
+}
+
+static void spi_write(void *opaque, uint32_t offset, uint32_t value, unsigned size)
+{
+    struct stm32_spi *s = opaque;
+    (void)size;
+    spi_write_reg(s, offset & ~3u, (uint16_t)(value << (8 * (offset & 3u))));
+    spi_update_lines(s);
+}
+
+const struct mmio_ops stm32_spi_mmio = {
+    .name = "spi",
+    .read = spi_read,
+    .write = spi_write,
+};
+
+void stm32_spi_reset(void *dev, enum reset_cause cause)
+{
+    struct stm32_spi *s = dev;
+    (void)cause;
+    s->cr1 = s->cr2 = s->i2scfgr = 0;
+    s->sr = SPI_SR_RESET;
+    s->crcpr = SPI_CRCPR_RESET;
+    s->i2spr = SPI_I2SPR_RESET;
+    s->rx_buf = s->tx_buf = 0;
+    s->tx_full = s->ovr_dr_read = s->modf_sr_read = false;
+    spi_update_lines(s);
+}
+
+void stm32_spi_init(struct stm32_spi *spi, struct sim *sim, const char *name)
+{
+    memset(spi, 0, sizeof *spi);
+    spi->sim = sim;
+    spi->name = name;
+    stm32_spi_reset(spi, RESET_POWER);
+}
