@@ -1,58 +1,650 @@
 /*
- * spark_core.c - the Spark Core board (first cut: the bare machine and images).
+ * spark_core.c - the Spark Core board: an STM32F103CB with an SST25VF016B
+ * (SPI2, CS PB9), a CC3000 (SPI2, CS PB12, IRQ PB11, enable PB8), the RGB LED
+ * on TIM1 CH1-3 (blue, red, green; common anode), the MODE button on PB2, the
+ * RESET button on NRST and the USB D+ pull-up switch on PB10. This file is the
+ * only place that knows which pin goes where.
+ *
+ * It also owns what is stored between runs: the internal and external flash
+ * images (files mapped MAP_SHARED, so every completed program or erase is in
+ * the page cache at once and survives a killed emulator) and the images given
+ * on the command line. Design decision: every input is checked before anything
+ * stored is created or changed, so a bad option never costs the user data.
  */
 #include "spark_core.h"
 
+#include "boards/stm32f103.h"
+#include "peripherals/ext/button.h"
+#include "peripherals/ext/cc3000.h"
+#include "peripherals/ext/rgb_led.h"
+#include "peripherals/ext/sst25vf016b.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXT_FLASH_SIZE (2u * 1024u * 1024u)
+#define FIRMWARE_BASE 0x08005000u
+#define FIRMWARE_MAX (FLASH_BASE + FLASH_SIZE - FIRMWARE_BASE)
+#define FLAGS_PAGE 0x08004C00u
+#define FLAGS_OTA_OFFSET 4u /* FLASH_OTA_Update_SysFlag */
+#define FLAGS_RUN_FIRMWARE 0x5000u
+#define BOOTLOADER_END FLAGS_PAGE
+#define FLASH_PAGE 1024u
+#define INT_FLASH_NAME "internal-flash.bin"
+#define EXT_FLASH_NAME "external-flash.bin"
+#define DEFAULT_FIRMWARE "core_tinker.bin"
+
+/* pins */
+enum {
+    PIN_MODE = 2,         /* PB2 */
+    PIN_WLAN_EN = 8,      /* PB8 */
+    PIN_FLASH_CS = 9,     /* PB9 */
+    PIN_USB_DISC = 10,    /* PB10: low = D+ pull-up on */
+    PIN_WLAN_IRQ = 11,    /* PB11 */
+    PIN_WLAN_CS = 12,     /* PB12 */
+    PIN_USER_LED = 13,    /* PA13 (D7) */
+};
+enum { SPI2_SLAVE_FLASH = 0, SPI2_SLAVE_CC3000 = 1 };
+
+struct mapped_file {
+    char *path;
+    uint8_t *data;
+    size_t size;
+    bool created;
+};
 
 struct spark_core {
     struct machine m;
+    struct stm32f103 soc;
+    struct sst25 sflash;
+    struct cc3000 wlan;
+    struct rgb_led led;
+    struct button mode, reset;
+    struct spi_bus spi2_bus;
     const struct options *opt;
+
+    struct mapped_file int_flash, ext_flash;
+    uint8_t *ext_mem; /* the external flash when not a file */
+    FILE *trace;
+    bool direct_start;
+
+    /* what the board shows */
+    bool usb_attached, user_led;
+    uint8_t rgb[3];
+
+    /* headless LED summary, one line whenever the pattern of the last second changes */
+    bool report_led;
+    struct event led_report_event;
+    uint32_t led_changes;
+    uint8_t led_seen;            /* bit per colour name */
+    uint8_t led_min[3], led_max[3];
+    char led_last_summary[96];
 };
+
+/* ---- files ------------------------------------------------------------ */
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Check that `path` is usable as an image of `size` bytes without changing anything. */
+static int check_image_file(const char *path, size_t size, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0; /* created later, erased */
+        snprintf(err, errlen, "%s: cannot use as %s: %s", path, what, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (expected %s of %zu bytes)", path, what, size);
+        return -1;
+    }
+    if ((size_t)st.st_size != size) {
+        snprintf(err, errlen,
+                 "%s: %lld bytes, but %s must be exactly %zu bytes (%zu KiB); the file is left as it is",
+                 path, (long long)st.st_size, what, size, size / 1024);
+        return -1;
+    }
+    if (access(path, R_OK | W_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot read and write it (%s)", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int mkdir_p(const char *dir, char *err, size_t errlen)
+{
+    char buf[4096];
+    if (strlen(dir) >= sizeof buf) {
+        snprintf(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    strcpy(buf, dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "%s: cannot create directory: %s", buf, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create directory: %s", buf, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Open (creating it erased if missing) and map an image file. */
+static int map_image_file(struct mapped_file *f, const char *path, size_t size, char *err, size_t errlen)
+{
+    f->path = strdup(path);
+    f->size = size;
+    int fd = open(path, O_RDWR);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0) {
+            f->created = true;
+            uint8_t erased[4096];
+            memset(erased, 0xFF, sizeof erased);
+            for (size_t done = 0; done < size;) {
+                ssize_t w = write(fd, erased, size - done < sizeof erased ? size - done : sizeof erased);
+                if (w <= 0) {
+                    snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+                    close(fd);
+                    unlink(path);
+                    return -1;
+                }
+                done += (size_t)w;
+            }
+        }
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        return -1;
+    }
+    f->data = p;
+    return 0;
+}
+
+static void unmap_image_file(struct mapped_file *f)
+{
+    if (f->data)
+        munmap(f->data, f->size);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+static char *default_state_dir(void)
+{
+    const char *env = getenv("SPARK_EMU_STATE");
+    if (env && *env)
+        return strdup(env);
+    const char *xdg = getenv("XDG_STATE_HOME");
+    if (xdg && *xdg)
+        return path_join(xdg, "spark-emu");
+    const char *home = getenv("HOME");
+    return path_join(home && *home ? home : "/tmp", ".local/state/spark-emu");
+}
+
+static char *default_firmware_path(void)
+{
+    const char *env = getenv("SPARK_EMU_FIRMWARE_DIR");
+    if (env && *env)
+        return path_join(env, DEFAULT_FIRMWARE);
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    char *cache = xdg && *xdg ? strdup(xdg) : path_join(getenv("HOME") ? getenv("HOME") : "/tmp", ".cache");
+    char *dir = path_join(cache, "spark-emu/firmware/particle-cli-2.16.0");
+    char *p = path_join(dir, DEFAULT_FIRMWARE);
+    free(cache);
+    free(dir);
+    return p;
+}
+
+/* ---- images ------------------------------------------------------------ */
+
+static uint32_t image_word(const struct image *img, uint32_t addr, bool *found)
+{
+    for (int i = 0; i < img->nsegments; i++) {
+        const struct image_segment *s = &img->segments[i];
+        if (addr >= s->addr && addr - s->addr + 4 <= s->size) {
+            *found = true;
+            const uint8_t *p = s->data + (addr - s->addr);
+            return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        }
+    }
+    *found = false;
+    return 0;
+}
+
+/*
+ * A Core image must lie in [base, end) and start with a vector table whose
+ * stack pointer the bootloader accepts ((SP & 0x2FFE0000) == 0x20000000) and
+ * whose reset vector is a Thumb address inside the image's area.
+ */
+static int check_core_image(const struct image *img, uint32_t base, uint32_t end, const char *what,
+                            char *err, size_t errlen)
+{
+    for (int i = 0; i < img->nsegments; i++) {
+        const struct image_segment *s = &img->segments[i];
+        if (s->addr < base || s->addr > end || s->size > end - s->addr) {
+            snprintf(err, errlen,
+                     "%s: %u bytes at 0x%08x end at 0x%08x, outside the %s area 0x%08x-0x%08x "
+                     "(at most %u bytes, %u KiB): it does not fit",
+                     img->path, s->size, s->addr, s->addr + s->size, what, base, end, end - base,
+                     (end - base) / 1024);
+            return -1;
+        }
+    }
+    bool f1, f2;
+    uint32_t sp = image_word(img, base, &f1), reset = image_word(img, base + 4, &f2);
+    if (!f1 || !f2) {
+        snprintf(err, errlen, "%s: no vector table at 0x%08x (the image does not start there)", img->path, base);
+        return -1;
+    }
+    if ((sp & 0x2FFE0000u) != 0x20000000u || sp > SRAM_BASE + SRAM_SIZE) {
+        snprintf(err, errlen,
+                 "%s: not a Core %s image: its vector table's initial stack pointer is 0x%08x, not an "
+                 "address in the 20 KiB of SRAM (0x20000000-0x20005000)",
+                 img->path, what, sp);
+        return -1;
+    }
+    if (!(reset & 1u) || (reset & ~1u) < base || (reset & ~1u) >= end) {
+        snprintf(err, errlen,
+                 "%s: not a Core %s image: its reset vector 0x%08x is not a Thumb address inside "
+                 "0x%08x-0x%08x",
+                 img->path, what, reset, base, end);
+        return -1;
+    }
+    return 0;
+}
+
+/* Program an image the way a programmer would: erase the pages it covers, then write it. */
+static void program_image(struct spark_core *b, const struct image *img)
+{
+    struct machine *m = &b->m;
+    for (int i = 0; i < img->nsegments; i++) {
+        const struct image_segment *s = &img->segments[i];
+        uint32_t off = s->addr - FLASH_BASE;
+        uint32_t first = off & ~(FLASH_PAGE - 1), last = (off + s->size + FLASH_PAGE - 1) & ~(FLASH_PAGE - 1);
+        memset(m->flash + first, 0xFF, last - first);
+        memcpy(m->flash + off, s->data, s->size);
+        cpu_invalidate(m, FLASH_BASE + first, last - first);
+        cpu_invalidate(m, first, last - first);
+    }
+}
+
+/* FLASH_OTA_Update_SysFlag = 0x5000: a bootloader jumps to the firmware. */
+static void mark_firmware_valid(struct spark_core *b)
+{
+    uint8_t *page = b->m.flash + (FLAGS_PAGE - FLASH_BASE);
+    uint16_t cur = (uint16_t)(page[FLAGS_OTA_OFFSET] | page[FLAGS_OTA_OFFSET + 1] << 8);
+    if (cur == FLAGS_RUN_FIRMWARE)
+        return;
+    if ((cur & FLAGS_RUN_FIRMWARE) != FLAGS_RUN_FIRMWARE) {
+        /* bits would have to go from 0 to 1: erase the page, keep the other flags */
+        uint8_t copy[FLASH_PAGE];
+        memcpy(copy, page, FLASH_PAGE);
+        memset(page, 0xFF, FLASH_PAGE);
+        memcpy(page, copy, FLASH_PAGE);
+    }
+    page[FLAGS_OTA_OFFSET] = FLAGS_RUN_FIRMWARE & 0xFF;
+    page[FLAGS_OTA_OFFSET + 1] = FLAGS_RUN_FIRMWARE >> 8;
+}
+
+/* ---- wiring ------------------------------------------------------------- */
+
+static void led_pwm(void *opaque, int ch, bool driven, uint32_t high_q16)
+{
+    /* TIM1 CH1 = blue (PA8), CH2 = red (PA9), CH3 = green (PA10) */
+    static const int led_channel[5] = {-1, RGB_LED_BLUE, RGB_LED_RED, RGB_LED_GREEN, -1};
+    struct spark_core *b = opaque;
+    if (ch >= 1 && ch <= 3)
+        rgb_led_pwm_in(&b->led, led_channel[ch], driven, high_q16);
+}
+
+static void mode_button_line(void *opaque, int n, bool level)
+{
+    struct spark_core *b = opaque;
+    (void)n;
+    /* the button shorts PB2 to ground; released, the pin floats up on its pull-up */
+    if (!level)
+        stm32_gpio_pin_in(&b->soc.gpio[GPIO_PORT_B], PIN_MODE, false);
+    else
+        stm32_gpio_pin_release(&b->soc.gpio[GPIO_PORT_B], PIN_MODE);
+}
+
+static void reset_button_line(void *opaque, int n, bool level)
+{
+    struct spark_core *b = opaque;
+    (void)n;
+    if (!level)
+        sim_request_reset(&b->m.sim, RESET_PIN);
+}
+
+static void usb_disc_line(void *opaque, int n, bool level)
+{
+    struct spark_core *b = opaque;
+    (void)n;
+    bool attached = !level;
+    if (attached != b->usb_attached) {
+        b->usb_attached = attached;
+        sim_trace(&b->m.sim, "usb", "\"event\":\"%s\"", attached ? "attach" : "detach");
+    }
+}
+
+static void user_led_line(void *opaque, int n, bool level)
+{
+    struct spark_core *b = opaque;
+    (void)n;
+    b->user_led = level;
+}
+
+static void wlan_irq_line(void *opaque, int n, bool level)
+{
+    struct spark_core *b = opaque;
+    (void)n;
+    stm32_gpio_pin_in(&b->soc.gpio[GPIO_PORT_B], PIN_WLAN_IRQ, level);
+}
+
+static void sflash_reset(void *dev, enum reset_cause cause) { sst25_reset(dev, cause); }
+static void wlan_reset(void *dev, enum reset_cause cause) { cc3000_reset(dev, cause); }
+static void led_reset(void *dev, enum reset_cause cause) { rgb_led_reset(dev, cause); }
+static void button_reset_fn(void *dev, enum reset_cause cause) { button_reset(dev, cause); }
+
+static void on_reset(struct machine *m, enum reset_cause cause)
+{
+    struct spark_core *b = m->board;
+    (void)cause;
+    if (b->direct_start)
+        machine_jump_to(m, FIRMWARE_BASE); /* as a bootloader's jump would */
+}
+
+/* ---- headless LED summary ----------------------------------------------- */
+
+static const char *const colour_names[8] = {"off", "red", "green", "yellow", "blue", "magenta", "cyan", "white"};
+
+static int colour_index(const uint8_t rgb[3])
+{
+    return (rgb[0] >= 16 ? 1 : 0) | (rgb[1] >= 16 ? 2 : 0) | (rgb[2] >= 16 ? 4 : 0);
+}
+
+static void led_changed(void *opaque, const uint8_t rgb[3])
+{
+    struct spark_core *b = opaque;
+    int prev = colour_index(b->rgb);
+    memcpy(b->rgb, rgb, 3);
+    int now = colour_index(rgb);
+    b->led_seen |= (uint8_t)(1u << now);
+    if (now != prev)
+        b->led_changes++;
+    for (int i = 0; i < 3; i++) {
+        if (rgb[i] < b->led_min[i]) b->led_min[i] = rgb[i];
+        if (rgb[i] > b->led_max[i]) b->led_max[i] = rgb[i];
+    }
+}
+
+static void led_report(struct sim *sim, void *opaque)
+{
+    struct spark_core *b = opaque;
+    char summary[96];
+    int lit = -1, nlit = 0;
+    for (int c = 1; c < 8; c++)
+        if (b->led_seen & (1u << c)) {
+            lit = c;
+            nlit++;
+        }
+    bool varied = false;
+    for (int i = 0; i < 3; i++)
+        varied |= b->led_max[i] - b->led_min[i] > 40;
+    if (nlit == 0)
+        snprintf(summary, sizeof summary, "off");
+    else if (nlit > 1)
+        snprintf(summary, sizeof summary, "changing colours");
+    else if (b->led_changes >= 2)
+        snprintf(summary, sizeof summary, "%s, blinking about %u times a second", colour_names[lit],
+                 (b->led_changes + 1) / 2);
+    else if (varied)
+        snprintf(summary, sizeof summary, "%s, breathing", colour_names[lit]);
+    else
+        snprintf(summary, sizeof summary, "%s", colour_names[lit]);
+    if (strcmp(summary, b->led_last_summary) != 0) {
+        printf("[%8.3f s] LED %s\n", (double)sim->clock.now / SIM_HZ, summary);
+        fflush(stdout);
+        strcpy(b->led_last_summary, summary);
+    }
+    b->led_seen = (uint8_t)(1u << colour_index(b->rgb));
+    b->led_changes = 0;
+    memcpy(b->led_min, b->rgb, 3);
+    memcpy(b->led_max, b->rgb, 3);
+    event_schedule(sim, &b->led_report_event, b->led_report_event.when + SIM_S(1));
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static int load_checked(const char *path, uint32_t addr, struct image *img, char *err, size_t errlen)
+{
+    return image_load(path, addr, img, err, errlen);
+}
 
 int spark_core_create(struct spark_core **out, const struct options *opt, char *err, size_t errlen)
 {
-    struct image imgs[OPT_MAX_LOADS];
-    int nimgs = 0;
+    struct image loads[OPT_MAX_LOADS], bl_img, fw_img;
+    int nloads = 0;
+    bool have_bl = false, have_fw = false;
+    char *state_dir = NULL, *int_path = NULL, *ext_path = NULL, *fw_default = NULL;
+    struct spark_core *b = NULL;
+    int rc = -1;
+
+    /* 1. every input, before anything stored is touched */
+    const char *bl_path = opt->bootloader;
+    if (!bl_path && !opt->bootloader_none && opt->nloads == 0) {
+        const char *env = getenv("SPARK_EMU_BOOTLOADER");
+        if (env && *env)
+            bl_path = env;
+    }
     for (int i = 0; i < opt->nloads; i++) {
         const struct load_spec *l = &opt->loads[i];
-        if (image_load(l->path, l->has_addr ? l->addr : FLASH_BASE, &imgs[nimgs], err, errlen)) {
-            for (int j = 0; j < nimgs; j++)
-                image_free(&imgs[j]);
-            return -1;
-        }
-        nimgs++;
+        if (image_load(l->path, l->has_addr ? l->addr : FLASH_BASE, &loads[nloads], err, errlen))
+            goto fail;
+        nloads++;
     }
-    struct spark_core *b = calloc(1, sizeof *b);
+    if (bl_path) {
+        if (load_checked(bl_path, FLASH_BASE, &bl_img, err, errlen))
+            goto fail;
+        have_bl = true;
+        if (check_core_image(&bl_img, FLASH_BASE, BOOTLOADER_END, "bootloader", err, errlen))
+            goto fail;
+    }
+    if (opt->firmware) {
+        if (load_checked(opt->firmware, FIRMWARE_BASE, &fw_img, err, errlen))
+            goto fail;
+        have_fw = true;
+        if (check_core_image(&fw_img, FIRMWARE_BASE, FLASH_BASE + FLASH_SIZE, "firmware", err, errlen))
+            goto fail;
+    }
+
+    /* where the flashes live: --load alone runs on fresh, unsaved flashes */
+    bool ephemeral = nloads > 0 && !opt->state_dir && !opt->int_flash;
+    if (!ephemeral) {
+        state_dir = opt->state_dir ? strdup(opt->state_dir) : default_state_dir();
+        int_path = opt->int_flash ? strdup(opt->int_flash) : path_join(state_dir, INT_FLASH_NAME);
+    }
+    if (opt->ext_flash || !ephemeral)
+        ext_path = opt->ext_flash ? strdup(opt->ext_flash) : path_join(state_dir, EXT_FLASH_NAME);
+    if (int_path && check_image_file(int_path, FLASH_SIZE, "an internal flash image", err, errlen))
+        goto fail;
+    if (ext_path && check_image_file(ext_path, EXT_FLASH_SIZE, "an external flash image", err, errlen))
+        goto fail;
+    bool fresh = !int_path || access(int_path, F_OK) != 0;
+
+    /* the default firmware on a fresh state: Tinker from the npm cache */
+    if (fresh && !have_fw && !have_bl && nloads == 0) {
+        fw_default = default_firmware_path();
+        if (access(fw_default, R_OK) != 0) {
+            snprintf(err, errlen,
+                     "no --firmware given and the default firmware %s is not there; run "
+                     "tools/fetch-firmware.sh (or tools/setup.sh), or give --firmware FILE",
+                     fw_default);
+            goto fail;
+        }
+        if (load_checked(fw_default, FIRMWARE_BASE, &fw_img, err, errlen))
+            goto fail;
+        have_fw = true;
+        if (check_core_image(&fw_img, FIRMWARE_BASE, FLASH_BASE + FLASH_SIZE, "firmware", err, errlen))
+            goto fail;
+    }
+
+    b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto fail;
     }
     b->opt = opt;
+    if (opt->trace) {
+        b->trace = fopen(opt->trace, "w");
+        if (!b->trace) {
+            snprintf(err, errlen, "%s: cannot write the trace: %s", opt->trace, strerror(errno));
+            goto fail;
+        }
+    }
+
+    /* 2. now the state may be created and changed */
+    if (state_dir && !opt->int_flash && mkdir_p(state_dir, err, errlen))
+        goto fail;
+    if (int_path && map_image_file(&b->int_flash, int_path, FLASH_SIZE, err, errlen))
+        goto fail;
+    if (ext_path) {
+        if (!opt->ext_flash && state_dir && mkdir_p(state_dir, err, errlen))
+            goto fail;
+        if (map_image_file(&b->ext_flash, ext_path, EXT_FLASH_SIZE, err, errlen))
+            goto fail;
+        b->ext_mem = b->ext_flash.data;
+    } else {
+        b->ext_mem = malloc(EXT_FLASH_SIZE);
+        if (!b->ext_mem) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        memset(b->ext_mem, 0xFF, EXT_FLASH_SIZE);
+    }
+
     struct machine_config cfg = {0};
+    cfg.flash = b->int_flash.data;
+    cfg.flash_is_mapped_file = b->int_flash.data != NULL;
     cfg.pacing = opt->pacing;
     cfg.speed = opt->speed;
     cfg.log_level = opt->log_level;
-    for (int i = 0; i < 12; i++)
-        cfg.uid[i] = (uint8_t)(0x30 + i);
-    if (machine_init(&b->m, &cfg, err, errlen)) {
-        free(b);
-        return -1;
-    }
+    cfg.trace = b->trace;
+    /* a fixed unique ID: the same device every run (the cloud ID is derived from it) */
+    static const uint8_t uid[12] = {0x36, 0xff, 0xd6, 0x05, 0x47, 0x55, 0x33, 0x35, 0x28, 0x41, 0x22, 0x43};
+    memcpy(cfg.uid, uid, sizeof uid);
+    if (machine_init(&b->m, &cfg, err, errlen))
+        goto fail;
+    b->m.board = b;
+    b->m.on_reset = on_reset;
     b->m.timeout_status = opt->timeout_status;
-    for (int i = 0; i < nimgs; i++) {
-        if (machine_load_image(&b->m, &imgs[i], err, errlen)) {
-            for (int j = i; j < nimgs; j++)
-                image_free(&imgs[j]);
-            machine_free(&b->m);
-            free(b);
-            return -1;
-        }
+    if (stm32f103_init(&b->soc, &b->m, err, errlen))
+        goto fail;
+    stm32_flash_default_option_bytes(b->m.sysmem + (OPTBYTES_BASE - SYSMEM_BASE));
+    stm32_flash_set_option_bytes(&b->soc.flash, b->m.sysmem + (OPTBYTES_BASE - SYSMEM_BASE));
+
+    /* external devices */
+    sst25_init(&b->sflash, &b->m.sim, b->ext_mem);
+    cc3000_init(&b->wlan, &b->m.sim, opt->wifi_profiles);
+    cc3000_set_mac_seed(&b->wlan, (uint32_t)uid[0] << 16 | (uint32_t)uid[4] << 8 | uid[8]);
+    rgb_led_init(&b->led, &b->m.sim);
+    button_init(&b->mode, &b->m.sim, "mode");
+    button_init(&b->reset, &b->m.sim, "reset");
+    machine_add_periph(&b->m, "SST25VF016B", &b->sflash, sflash_reset);
+    machine_add_periph(&b->m, "CC3000", &b->wlan, wlan_reset);
+    machine_add_periph(&b->m, "RGB LED", &b->led, led_reset);
+    machine_add_periph(&b->m, "MODE", &b->mode, button_reset_fn);
+    machine_add_periph(&b->m, "RESET", &b->reset, button_reset_fn);
+
+    struct stm32_gpio *pa = &b->soc.gpio[GPIO_PORT_A], *pb = &b->soc.gpio[GPIO_PORT_B];
+    spi_bus_attach(&b->spi2_bus, &sst25_spi_ops, &b->sflash);
+    spi_bus_attach(&b->spi2_bus, &cc3000_spi_ops, &b->wlan);
+    b->soc.spi2.bus = &b->spi2_bus;
+    pb->out[PIN_FLASH_CS] = line_to(spi_bus_cs_line, &b->spi2_bus, SPI2_SLAVE_FLASH);
+    pb->out[PIN_WLAN_CS] = line_to(spi_bus_cs_line, &b->spi2_bus, SPI2_SLAVE_CC3000);
+    pb->out[PIN_WLAN_EN] = line_to(cc3000_enable_in, &b->wlan, 0);
+    b->wlan.irq = line_to(wlan_irq_line, b, 0);
+    pb->out[PIN_USB_DISC] = line_to(usb_disc_line, b, 0);
+    pa->out[PIN_USER_LED] = line_to(user_led_line, b, 0);
+    for (int ch = 0; ch < 3; ch++) {
+        b->soc.tim1.pwm[ch].set = led_pwm;
+        b->soc.tim1.pwm[ch].opaque = b;
     }
+    b->mode.out = line_to(mode_button_line, b, 0);
+    b->reset.out = line_to(reset_button_line, b, 0);
+    for (int i = 0; i < opt->npresses; i++) {
+        const struct press_spec *p = &opt->presses[i];
+        button_schedule_press(p->button == BUTTON_MODE ? &b->mode : &b->reset, p->start, p->hold);
+    }
+
+    /* 3. images */
+    for (int i = 0; i < nloads; i++) {
+        if (machine_load_image(&b->m, &loads[i], err, errlen))
+            goto fail;
+    }
+    nloads = 0;
+    if (have_bl)
+        program_image(b, &bl_img);
+    if (have_fw) {
+        program_image(b, &fw_img);
+        mark_firmware_valid(b);
+    }
+    uint32_t bl_sp;
+    memcpy(&bl_sp, b->m.flash, 4);
+    b->direct_start = opt->nloads == 0 && (opt->bootloader_none || (!have_bl && bl_sp == 0xFFFFFFFFu));
+
+    b->report_led = opt->headless && opt->log_level > LOG_ERROR;
+    rgb_led_set_observer(&b->led, led_changed, b);
+    if (b->report_led) {
+        event_init(&b->led_report_event, led_report, b, "LED report");
+        event_schedule(&b->m.sim, &b->led_report_event, SIM_S(1));
+    }
+
     machine_reset(&b->m, RESET_POWER);
     *out = b;
-    return 0;
+    b = NULL;
+    rc = 0;
+
+fail:
+    for (int i = 0; i < nloads; i++)
+        image_free(&loads[i]);
+    if (have_bl)
+        image_free(&bl_img);
+    if (have_fw)
+        image_free(&fw_img);
+    free(state_dir);
+    free(int_path);
+    free(ext_path);
+    free(fw_default);
+    if (b)
+        spark_core_destroy(b);
+    return rc;
 }
 
 struct machine *spark_core_machine(struct spark_core *b)
@@ -67,6 +659,18 @@ int spark_core_run(struct spark_core *b)
 
 void spark_core_destroy(struct spark_core *b)
 {
-    machine_free(&b->m);
+    if (b->m.uc)
+        machine_free(&b->m);
+    if (b->int_flash.data)
+        msync(b->int_flash.data, b->int_flash.size, MS_SYNC);
+    if (b->ext_flash.data)
+        msync(b->ext_flash.data, b->ext_flash.size, MS_SYNC);
+    unmap_image_file(&b->int_flash);
+    if (b->ext_flash.data)
+        unmap_image_file(&b->ext_flash);
+    else
+        free(b->ext_mem);
+    if (b->trace)
+        fclose(b->trace);
     free(b);
 }
