@@ -128,6 +128,7 @@ static bool hook_write_prot(uc_engine *uc, uc_mem_type type, uint64_t address, i
                 (uint32_t)address);
         return true;
     }
+    m->sim.mmio_written = true; /* a store to flash is never part of an idle loop */
     struct pending_store *s = &m->pending_stores[m->npending_stores++];
     s->addr = (uint32_t)address;
     s->size = (unsigned)size;
@@ -180,7 +181,10 @@ static void mmio_periph_write(uc_engine *uc, uint64_t offset, unsigned size, uin
     struct machine *m = user;
     (void)uc;
     cpu_flush_pending_stores(m);
+    m->sim.refresh_write = false;
     bus_periph_write(&m->bus, PERIPH_BASE + (uint32_t)offset, (uint32_t)value, size);
+    if (!m->sim.refresh_write)
+        m->sim.mmio_written = true;
 }
 
 /*
@@ -226,6 +230,7 @@ static void mmio_ppb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64
         stop_for_bus_fault(m, uc, addr);
         return;
     }
+    m->sim.mmio_written = true;
     bus_periph_write(&m->bus, addr, (uint32_t)value, size);
 }
 
@@ -243,6 +248,7 @@ static void mmio_periph_bb_write(uc_engine *uc, uint64_t offset, unsigned size, 
     struct machine *m = user;
     (void)uc;
     (void)size;
+    m->sim.mmio_written = true;
     bus_bitband_write(&m->bus, PERIPH_BB_BASE, PERIPH_BASE, PERIPH_BB_BASE + (uint32_t)offset,
                       (uint32_t)value);
 }
@@ -333,7 +339,8 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
     uint32_t regs[IDLE_REGS];
     capture_idle_regs(m, regs);
     bool same_iteration_chain = m->prev_block == addr && m->ff_addr == addr &&
-                                m->ff_saved_gen == m->ff_gen && !m->sim.volatile_read;
+                                m->ff_saved_gen == m->ff_gen && !m->sim.volatile_read &&
+                                !m->sim.time_read;
     if (same_iteration_chain && memcmp(regs, m->ff_regs, sizeof regs) == 0) {
         b->ff_failures = 0;
         struct sim *sim = &m->sim;
@@ -360,6 +367,123 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
     m->ff_addr = addr;
     m->ff_saved_gen = m->ff_gen;
     m->sim.volatile_read = false;
+    m->sim.time_read = false;
+}
+
+/*
+ * Whole-loop fixed points. A firmware's main loop often spans many blocks and
+ * calls functions (so it stores to its stack), but when it only polls, every
+ * pass leaves the machine exactly as it found it. Such loops usually read a
+ * cycle counter too (millis()), and time-derived scratch values then sit in
+ * registers. So, after events have run and the core is back in Thread mode, a
+ * block of the loop becomes the watched loop head and the pure time sources
+ * (CYCCNT, SysTick CVR) are frozen: the first pass back to the head brings the
+ * loop to its steady state under frozen time, registers and SRAM are copied,
+ * and if a second pass leaves them identical, with nothing written to a block,
+ * no side-effect read and no event in between, the loop does nothing until
+ * time-driven state changes: time jumps to the next event. What this assumes
+ * (and docs/design.md says): a polling loop does not act on time finer than the
+ * next event (a SysTick at most 1 ms away on the Core); and the two checking
+ * passes see time stand still for about a microsecond.
+ *
+ * A head whose registers still differ moves on to the next block; the head
+ * that worked last is tried first while it is fresh.
+ */
+#define WATCH_NONE 1u
+#define WATCH_MOVES 48 /* positions tried per event interval */
+#define LOOP_HEAD_FRESH SIM_MS(5)
+
+enum watch_phase { WATCH_ARM_ON_HIT, WATCH_SETTLE, WATCH_COMPARE };
+
+static void loop_watch_stop(struct machine *m)
+{
+    m->watch_addr = WATCH_NONE;
+    m->sim.time_frozen = false;
+}
+
+static void loop_watch_arm(struct machine *m, uint32_t addr, enum watch_phase phase)
+{
+    m->watch_addr = addr;
+    m->watch_phase = phase;
+    m->watch_gen = m->ff_gen;
+    m->sim.volatile_read = false;
+    m->sim.mmio_written = false;
+    if (phase != WATCH_COMPARE)
+        m->sim.nrefresh = 0;
+    if (phase == WATCH_ARM_ON_HIT) {
+        m->sim.time_frozen = false;
+        return;
+    }
+    if (!m->sim.time_frozen) {
+        m->sim.time_frozen = true;
+        m->sim.frozen_now = m->sim.clock.now;
+    }
+    if (phase == WATCH_COMPARE) {
+        capture_idle_regs(m, m->watch_regs);
+        memcpy(m->watch_ram, m->sram, SRAM_SIZE);
+    }
+}
+
+/* Move the watch to the next block executed (in Thread mode). */
+static void loop_watch_move(struct machine *m)
+{
+    loop_watch_stop(m);
+    if (++m->watch_moves < WATCH_MOVES) {
+        m->probe_wanted = true;
+        m->sim.attention = true;
+    }
+}
+
+static void loop_watch_hit(struct machine *m, uint32_t addr)
+{
+    struct sim *sim = &m->sim;
+    if (m->nvic.ipsr != 0)
+        return; /* an interrupt handler passing by; the loop is in Thread mode */
+    if (m->watch_phase == WATCH_ARM_ON_HIT) {
+        loop_watch_arm(m, addr, WATCH_SETTLE);
+        return;
+    }
+    if (m->watch_gen != m->ff_gen || sim->volatile_read || sim->mmio_written) {
+        loop_watch_stop(m); /* the world changed: wait for the next probe */
+        return;
+    }
+    if (m->watch_phase == WATCH_SETTLE) {
+        loop_watch_arm(m, addr, WATCH_COMPARE);
+        return;
+    }
+    uint32_t regs[IDLE_REGS];
+    capture_idle_regs(m, regs);
+    if (memcmp(regs, m->watch_regs, sizeof regs) != 0 || memcmp(m->sram, m->watch_ram, SRAM_SIZE) != 0) {
+        loop_watch_move(m); /* not a fixed point here: try another point of the loop */
+        return;
+    }
+    loop_watch_stop(m);
+    m->last_loop_head = addr;
+    m->last_loop_skip = sim->clock.now;
+    if (sim->clock.deadline == UINT64_MAX) {
+        m->idle_forever = true;
+        sim->attention = true;
+    } else if (sim->clock.deadline > sim->clock.now) {
+        m->stats.idle_cycles += sim->clock.deadline - sim->clock.now;
+        sim->clock.now = sim->clock.deadline;
+    }
+    /* the skipped passes would have gone on refreshing (watchdog reloads) until now */
+    for (int i = 0; i < sim->nrefresh; i++)
+        sim->refresh[i].fn(sim->refresh[i].opaque);
+    sim->nrefresh = 0;
+    m->stats.loop_skips++;
+}
+
+/* Events ran and the core is in Thread mode at `addr`: start watching for an idle loop. */
+static void loop_probe(struct machine *m, uint32_t addr)
+{
+    m->probe_wanted = false;
+    if (m->watch_moves == 0 && m->last_loop_head != WATCH_NONE && m->last_loop_head != addr &&
+        m->sim.clock.now - m->last_loop_skip < LOOP_HEAD_FRESH) {
+        loop_watch_arm(m, m->last_loop_head, WATCH_ARM_ON_HIT);
+        return;
+    }
+    loop_watch_arm(m, addr, WATCH_SETTLE);
 }
 
 static void hook_div(uc_engine *uc, uint64_t address, uint32_t size, void *user);
@@ -395,9 +519,16 @@ static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry
     if (b->idle_candidate)
         idle_check(m, addr, b);
 
+    if (addr == m->watch_addr)
+        loop_watch_hit(m, addr);
+
     if (sim->clock.now >= sim->clock.deadline) {
+        sim->time_frozen = false;
         clock_run_due(sim);
         m->ff_gen++;
+        m->probe_wanted = true;
+        m->watch_moves = 0;
+        sim->attention = true;
     }
 
     if (sim->attention) {
@@ -412,6 +543,22 @@ static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry
         if (exc_try_deliver(m, addr)) {
             sim->clock.now -= b->info.count;
             return;
+        }
+        if (m->probe_wanted) {
+            /*
+             * The first Thread-mode block after an exception return starts at
+             * the interrupted instruction, an address the loop never branches
+             * to: probe from the block after it.
+             */
+            if (m->nvic.ipsr == 0 && m->probe_resumed) {
+                m->probe_resumed = false;
+                loop_probe(m, addr);
+            } else if (m->nvic.ipsr == 0) {
+                m->probe_resumed = true;
+                sim->attention = true;
+            } else {
+                sim->attention = true; /* still in a handler: try again at the next block */
+            }
         }
     }
 
@@ -432,7 +579,8 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     struct block_entry *b = block_lookup(m, addr, size);
     m->sim.clock.now += b->info.count;
     m->cur_block = b;
-    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->slow))
+    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->slow ||
+                 addr == m->watch_addr))
         block_slow_path(m, addr, b);
     m->prev_block = addr;
 }
@@ -535,6 +683,19 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
     uc_emu_stop(m->uc);
 }
 
+/* Debug aid: SPARK_EMU_ITRACE=<from_us> logs every instruction from that virtual time on. */
+static void hook_itrace(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    if (m->sim.clock.now < m->itrace_from)
+        return;
+    uint32_t sp = rd(m, UC_ARM_REG_SP), lr = rd(m, UC_ARM_REG_LR), r0 = rd(m, UC_ARM_REG_R0);
+    fprintf(stderr, "itrace %10llu 0x%08x sp=%08x lr=%08x r0=%08x\n",
+            (unsigned long long)(m->sim.clock.now / SIM_CYCLES_PER_US), (uint32_t)address, sp, lr, r0);
+}
+
 static bool hook_insn_invalid(uc_engine *uc, void *user)
 {
     struct machine *m = user;
@@ -599,7 +760,11 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
     }
 
     m->blocks = calloc(BLOCK_CACHE_SIZE, sizeof *m->blocks);
-    if (!m->blocks) {
+    m->watch_ram = malloc(SRAM_SIZE);
+    m->watch_addr = WATCH_NONE;
+    m->last_loop_head = WATCH_NONE;
+    m->sim.time_frozen = false;
+    if (!m->blocks || !m->watch_ram) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -613,6 +778,12 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
         snprintf(err, errlen, "cannot install the CPU hooks");
         return -1;
     }
+    const char *itrace = getenv("SPARK_EMU_ITRACE");
+    if (itrace && *itrace) {
+        m->itrace_from = strtoull(itrace, NULL, 0) * SIM_CYCLES_PER_US;
+        uc_hook h;
+        uc_hook_add(m->uc, &h, UC_HOOK_CODE, (void *)hook_itrace, m, 1, 0);
+    }
     return 0;
 }
 
@@ -623,6 +794,8 @@ void cpu_close(struct machine *m)
     m->uc = NULL;
     free(m->blocks);
     m->blocks = NULL;
+    free(m->watch_ram);
+    m->watch_ram = NULL;
 }
 
 /* Reset the core registers from any state, including unprivileged Thread mode. */
@@ -646,6 +819,8 @@ void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
     m->nvic.ipsr = 0;
     m->prev_block = 0;
     m->ff_addr = 0;
+    m->watch_addr = WATCH_NONE;
+    m->sim.time_frozen = false;
 }
 
 /* ---- one slice ----------------------------------------------------------- */

@@ -174,6 +174,10 @@ void exc_take(struct machine *m, int exc, uint32_t return_address)
         wr(m, UC_ARM_REG_CONTROL, CONTROL_NPRIV); /* nPRIV is preserved across the exception */
     wr(m, UC_ARM_REG_LR, exc_return);
     m->sim.clock.now += CYCLES_ENTRY;
+    m->sim.time_frozen = false; /* handlers see true time; a loop watch ends with the event */
+    if (m->sim.log_level >= LOG_DEBUG)
+        sim_log(&m->sim, LOG_DEBUG, "exception %d taken (VTOR 0x%08x), return to 0x%08x, sp 0x%08x", exc,
+                m->nvic.vtor, return_address, frameptr);
     ExceptionTaken(m, exc);
     cpu_rebuild_hflags(m);
 }
@@ -243,6 +247,8 @@ void exc_return(struct machine *m, uint32_t exc_return)
     struct nvic *nvic = &m->nvic;
     int returning = (int)(rd(m, UC_ARM_REG_IPSR) & 0x1FF);
     uint32_t kind = exc_return & 0xFu;
+    if (m->sim.log_level >= LOG_DEBUG)
+        sim_log(&m->sim, LOG_DEBUG, "return from exception %d with 0x%08x", returning, exc_return);
     if ((exc_return & 0x0FFFFFF0u) != 0x0FFFFFF0u || (kind != 1 && kind != 9 && kind != 0xD)) {
         invalid_return(m, exc_return, "invalid EXC_RETURN");
         return;

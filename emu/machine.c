@@ -256,8 +256,11 @@ static bool idle_until_event(struct machine *m)
         m->stats.idle_cycles += sim->clock.deadline - sim->clock.now;
         sim->clock.now = sim->clock.deadline;
     }
+    sim->time_frozen = false;
     clock_run_due(sim);
     m->ff_gen++;
+    m->probe_wanted = true;
+    m->watch_moves = 0;
     return true;
 }
 

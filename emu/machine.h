@@ -68,6 +68,7 @@ struct hole {
 };
 
 #define IDLE_REGS 16
+#define LOOP_HEADS 8
 #define SYSMEM_MAP_SIZE 0xC00u /* system memory (2 KiB) + option bytes (1 KiB page) */
 
 struct machine_stats {
@@ -75,6 +76,7 @@ struct machine_stats {
     uint64_t exceptions;
     uint64_t tail_chains;
     uint64_t idle_skips;   /* busy-wait loops fast-forwarded */
+    uint64_t loop_skips;   /* whole idle loops fast-forwarded */
     uint64_t idle_cycles;  /* cycles skipped that way or in WFI */
     uint64_t emu_starts;
 };
@@ -112,6 +114,18 @@ struct machine {
     uint32_t ff_addr;
     uint32_t ff_regs[IDLE_REGS];
     bool idle_forever;     /* a provable busy-wait with nothing scheduled to end it */
+
+    /* whole-loop fixed-point detection (see cpu.c, loop_probe) */
+    bool probe_wanted;     /* events ran: look for an idle loop once back in Thread mode */
+    bool probe_resumed;
+    uint32_t watch_addr;   /* loop head being watched, 1 = none (no block starts at an odd address) */
+    int watch_phase;
+    int watch_moves;
+    uint32_t last_loop_head;   /* the loop head that proved idle last, and when */
+    uint64_t last_loop_skip;
+    uint64_t watch_gen;
+    uint32_t watch_regs[IDLE_REGS];
+    uint8_t *watch_ram;    /* SRAM at the snapshot */
     struct block_entry *cur_block;
 
     /* stores into flash or system memory waiting to be repaired (see cpu.c) */
@@ -159,6 +173,7 @@ struct machine {
 
     struct machine_stats stats;
     bool debug_mode; /* memory hooks allowed (slow) */
+    uint64_t itrace_from; /* SPARK_EMU_ITRACE: instruction log from this cycle */
 };
 
 struct machine_config {

@@ -211,7 +211,7 @@ static uint32_t syst_current(const struct nvic *nvic)
 {
     if (!nvic->syst_running)
         return nvic->syst_stopped_value;
-    uint64_t now = nvic->sim->clock.now, div = syst_divider(nvic);
+    uint64_t now = sim_time_source_now(nvic->sim), div = syst_divider(nvic);
     if (now < nvic->syst_epoch) /* counting down to a zero crossing still ahead */
         return (uint32_t)((nvic->syst_epoch - now + div - 1) / div);
     uint64_t ticks = (now - nvic->syst_epoch) / div;
@@ -310,7 +310,7 @@ static uint32_t cyccnt_read(const struct nvic *nvic)
 {
     if (!cyccnt_counting(nvic))
         return nvic->cyccnt_base;
-    return nvic->cyccnt_base + (uint32_t)(nvic->sim->clock.now - nvic->cyccnt_epoch);
+    return nvic->cyccnt_base + (uint32_t)(sim_time_source_now(nvic->sim) - nvic->cyccnt_epoch);
 }
 
 /* Call with the value to continue from whenever counting may start or stop. */
@@ -452,7 +452,7 @@ static uint32_t scs_read_word(struct nvic *nvic, uint32_t off)
     }
     case SYST_RVR: return nvic->syst_rvr;
     case SYST_CVR:
-        sim_note_volatile_read(nvic->sim);
+        sim_note_time_read(nvic->sim);
         return nvic->syst_running ? syst_current(nvic) : nvic->syst_stopped_value;
     case SYST_CALIB: return SYST_CALIB_VALUE;
     case SCB_CPUID: return SCB_CPUID_VALUE;
@@ -664,7 +664,7 @@ static uint32_t dwt_read(void *opaque, uint32_t offset, unsigned size)
     switch (offset & ~3u) {
     case DWT_CTRL: return DWT_CTRL_NUMCOMP_4 | nvic->dwt_ctrl;
     case DWT_CYCCNT:
-        sim_note_volatile_read(nvic->sim);
+        sim_note_time_read(nvic->sim);
         return cyccnt_read(nvic);
     case DWT_PCSR:
         return 0xFFFFFFFFu; /* sampling not implemented: "no sample" */

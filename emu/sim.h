@@ -133,6 +133,35 @@ struct sim {
      * decide whether a busy-wait loop is provably idle and may be skipped.
      */
     bool volatile_read;
+    /*
+     * Set by a read of a pure time source (DWT CYCCNT, SysTick CVR): no side
+     * effect, but the value moves with time. A whole-loop fixed point may still
+     * be skipped to the next event (its time-derived values are only assumed
+     * not to matter before then); a single-block delay loop may not.
+     */
+    bool time_read;
+    /* Set by every write to a memory-mapped block. */
+    bool mmio_written;
+    /*
+     * While the CPU checks whether a loop is idle, pure time sources read as
+     * if time stood at `frozen_now` (see cpu.c, whole-loop fixed points).
+     */
+    bool time_frozen;
+    uint64_t frozen_now;
+
+    /*
+     * A "refresh" write (a watchdog reload) changes nothing but the time it
+     * last happened. A block says so with sim_note_refresh_write() and gives a
+     * function that redoes it; a loop skipped as idle calls it at the end of the
+     * skip, as if the loop had gone on refreshing until then.
+     */
+    bool refresh_write;
+#define SIM_MAX_REFRESH 4
+    struct {
+        void (*fn)(void *opaque);
+        void *opaque;
+    } refresh[SIM_MAX_REFRESH];
+    int nrefresh;
 
     /* Set when something needs the CPU loop's attention at the next block. */
     bool attention;
@@ -156,6 +185,26 @@ void sim_free(struct sim *sim);
 static inline uint64_t sim_now(const struct sim *sim) { return sim->clock.now; }
 static inline uint64_t sim_now_us(const struct sim *sim) { return sim->clock.now / SIM_CYCLES_PER_US; }
 static inline void sim_note_volatile_read(struct sim *sim) { sim->volatile_read = true; }
+static inline void sim_note_time_read(struct sim *sim) { sim->time_read = true; }
+static inline void sim_note_refresh_write(struct sim *sim, void (*fn)(void *opaque), void *opaque)
+{
+    sim->refresh_write = true;
+    for (int i = 0; i < sim->nrefresh; i++)
+        if (sim->refresh[i].fn == fn && sim->refresh[i].opaque == opaque)
+            return;
+    if (sim->nrefresh < SIM_MAX_REFRESH) {
+        sim->refresh[sim->nrefresh].fn = fn;
+        sim->refresh[sim->nrefresh].opaque = opaque;
+        sim->nrefresh++;
+    } else {
+        sim->mmio_written = true; /* too many to replay: not an idle loop */
+    }
+}
+/* The time a pure time source (a cycle counter) shows now. */
+static inline uint64_t sim_time_source_now(const struct sim *sim)
+{
+    return sim->time_frozen ? sim->frozen_now : sim->clock.now;
+}
 void sim_request_reset(struct sim *sim, enum reset_cause cause);
 static inline void sim_invalidate_code(struct sim *sim, uint32_t addr, uint32_t len)
 {

@@ -1,1 +1,1007 @@
-/* placeholder: being written */
+/*
+ * window.c - the desktop view of the emulated Spark Core: a drawing of the
+ * board whose RGB LED, user LED D7, MODE/RST buttons and USB cable follow the
+ * emulator's latest snapshot, a status line, and the mouse/keyboard input that
+ * presses the buttons. Also the panel mailbox the two threads share.
+ *
+ * Design decision: everything is drawn by one function, draw_panel(), onto any
+ * SDL_Renderer, always on a fixed 640x360 canvas, with the software renderer.
+ * The window and panel_render_png() (an off-screen surface, no display and no
+ * SDL_Init needed) therefore produce the same pixels, and screenshots need
+ * neither GL nor a real X server (Xvfb is enough).
+ */
+#include "panel.h"
+
+#include <SDL.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the panel mailbox --------------------------------------------------- */
+
+#define MODE_REQUEST_NONE (-1)
+
+void panel_init(struct panel *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->lock, NULL);
+    p->mode_request = MODE_REQUEST_NONE;
+}
+
+void panel_destroy(struct panel *p)
+{
+    pthread_mutex_destroy(&p->lock);
+}
+
+void panel_publish(struct panel *p, const struct panel_snapshot *s)
+{
+    pthread_mutex_lock(&p->lock);
+    p->snap = *s;
+    p->snap.status[sizeof p->snap.status - 1] = '\0';
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct panel_snapshot panel_read(struct panel *p)
+{
+    pthread_mutex_lock(&p->lock);
+    struct panel_snapshot s = p->snap;
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+/* ---- geometry ------------------------------------------------------------ */
+
+#define CANVAS_WIDTH 640
+#define CANVAS_HEIGHT 360
+#define STATUS_BAR_HEIGHT 30
+#define STATUS_BAR_Y (CANVAS_HEIGHT - STATUS_BAR_HEIGHT)
+
+/* The board is drawn to scale: 37 x 21 mm at 12 px/mm, USB end on the left. */
+#define PX_PER_MM 12
+#define BOARD_W (37 * PX_PER_MM)
+#define BOARD_H (21 * PX_PER_MM)
+#define BOARD_X 140
+#define BOARD_Y ((STATUS_BAR_Y - BOARD_H) / 2)
+#define BOARD_CX (BOARD_X + BOARD_W / 2)
+#define BOARD_CY (BOARD_Y + BOARD_H / 2)
+#define BOARD_CORNER 10
+
+/* Two rows of 12 pins at 0.1 inch pitch, 0.7 inch apart, centred on the board. */
+#define PINS_PER_ROW 12
+#define PIN_PITCH_UM 2540
+#define PIN_ROW_SPACING_UM 17780
+#define UM_TO_PX(um) (((um) * PX_PER_MM + 500) / 1000)
+#define PIN_ROW_TOP_Y (BOARD_CY - UM_TO_PX(PIN_ROW_SPACING_UM / 2))
+#define PIN_ROW_BOTTOM_Y (BOARD_CY + UM_TO_PX(PIN_ROW_SPACING_UM / 2))
+#define PIN_PAD_RADIUS 11
+#define PIN_HOLE_RADIUS 6
+#define PIN_LABEL_GAP 4
+
+/* Header rows, counted from the USB end. */
+static const char *const PIN_NAMES_TOP[PINS_PER_ROW] = {
+    "3V3", "RST", "3V3*", "GND", "D7", "D6", "D5", "D4", "D3", "D2", "D1", "D0",
+};
+static const char *const PIN_NAMES_BOTTOM[PINS_PER_ROW] = {
+    "VIN", "GND", "TX", "RX", "A7", "A6", "A5", "A4", "A3", "A2", "A1", "A0",
+};
+#define PIN_D7_INDEX 4
+
+/* Micro-B receptacle overhanging the USB end, and the plug when attached. */
+#define USB_W 60
+#define USB_H 90
+#define USB_OVERHANG 12
+#define USB_X (BOARD_X - USB_OVERHANG)
+#define USB_Y (BOARD_CY - USB_H / 2)
+#define PLUG_W 72
+#define PLUG_H 108
+#define CABLE_H 34
+
+/* STM32F103CB (LQFP48) between the USB connector and the LED. */
+#define MCU_SIZE 76
+#define MCU_X 222
+#define MCU_Y (BOARD_CY - MCU_SIZE / 2)
+#define MCU_LEADS_PER_SIDE 12
+#define MCU_LEAD_PITCH 6
+#define MCU_LEAD_LENGTH 5
+#define MCU_LEAD_WIDTH 3
+
+/* SST25VF016B (SOIC-8) above the MCU. */
+#define FLASH_W 46
+#define FLASH_H 22
+#define FLASH_X (MCU_X + (MCU_SIZE - FLASH_W) / 2)
+#define FLASH_Y 96
+#define FLASH_LEADS_PER_SIDE 4
+#define FLASH_LEAD_PITCH 10
+
+/* The RGB LED in the middle of the board; its centre is the pixel tests read. */
+#define LED_CX BOARD_CX
+#define LED_CY BOARD_CY
+#define LED_PACKAGE 44
+#define LED_LENS_RADIUS 17
+#define LED_HIGHLIGHT_OFFSET 7
+#define LED_HIGHLIGHT_RADIUS 3
+#define GLOW_RADIUS 76
+
+/* MODE and RST: tactile switches either side of the LED, across the board. */
+#define BUTTON_W 52
+#define BUTTON_H 36
+#define BUTTON_ACTUATOR_RADIUS 11
+#define BUTTON_GAP 12
+#define BUTTON_X (LED_CX - BUTTON_W / 2)
+#define RST_BUTTON_Y (LED_CY - LED_PACKAGE / 2 - BUTTON_GAP - BUTTON_H)
+#define MODE_BUTTON_Y (LED_CY + LED_PACKAGE / 2 + BUTTON_GAP)
+#define BUTTON_LABEL_X (BUTTON_X + BUTTON_W + 8)
+#define BUTTON_LABEL_SCALE 2
+
+/* User LED D7 (0603) next to its pin. */
+#define USER_LED_W 18
+#define USER_LED_H 10
+#define USER_LED_GLOW_RADIUS 26
+
+/* CC3000 module can at the far end. */
+#define CC3000_X 462
+#define CC3000_Y 94
+#define CC3000_W 110
+#define CC3000_H 142
+
+#define TITLE_X 12
+#define TITLE_Y 12
+#define HINT_Y 15
+#define MARGIN 12
+#define STATUS_TEXT_SCALE 2
+#define STATUS_GAP 24
+#define SWATCH 12
+#define SWATCH_GAP 8
+
+/* ---- colours ------------------------------------------------------------- */
+
+struct rgb {
+    uint8_t r, g, b;
+};
+
+static const struct rgb COLOUR_DESK = {40, 46, 56};
+static const struct rgb COLOUR_BOARD = {24, 25, 30};
+static const struct rgb COLOUR_BOARD_EDGE = {78, 80, 90};
+static const struct rgb COLOUR_SILKSCREEN = {226, 226, 222};
+static const struct rgb COLOUR_PAD = {206, 168, 84};
+static const struct rgb COLOUR_HOLE = {12, 12, 14};
+static const struct rgb COLOUR_METAL = {176, 178, 186};
+static const struct rgb COLOUR_METAL_DARK = {120, 122, 130};
+static const struct rgb COLOUR_CHIP = {34, 34, 38};
+static const struct rgb COLOUR_CHIP_TEXT = {150, 150, 156};
+static const struct rgb COLOUR_LEAD = {190, 190, 196};
+static const struct rgb COLOUR_PLUG = {30, 30, 34};
+static const struct rgb COLOUR_CABLE = {16, 16, 18};
+static const struct rgb COLOUR_CABLE_SHINE = {70, 70, 78};
+static const struct rgb COLOUR_USB_ON = {70, 220, 100};
+static const struct rgb COLOUR_USB_OFF = {90, 90, 96};
+static const struct rgb COLOUR_LED_PACKAGE = {232, 232, 226};
+static const struct rgb COLOUR_LED_OFF = {64, 64, 64};
+static const struct rgb COLOUR_USER_LED_OFF = {214, 206, 170};
+static const struct rgb COLOUR_USER_LED_ON = {40, 130, 255};
+static const struct rgb COLOUR_ACTUATOR = {44, 44, 48};
+static const struct rgb COLOUR_ACTUATOR_RIM = {96, 96, 104};
+static const struct rgb COLOUR_ACTUATOR_PRESSED = {18, 18, 20};
+static const struct rgb COLOUR_PRESSED = {255, 186, 60};
+static const struct rgb COLOUR_TEXT = {232, 234, 240};
+static const struct rgb COLOUR_TEXT_DIM = {140, 146, 158};
+static const struct rgb COLOUR_STATUS_BAR = {14, 16, 20};
+static const struct rgb COLOUR_STATUS_EDGE = {66, 70, 80};
+static const struct rgb COLOUR_STATUS_STOPPED = {255, 170, 70};
+static const struct rgb COLOUR_WHITE = {255, 255, 255};
+
+#define GLOW_PEAK_ALPHA 235
+#define USER_LED_GLOW_ALPHA 210
+#define HIGHLIGHT_ALPHA 110
+
+/* ---- font ---------------------------------------------------------------- */
+
+/*
+ * A 5 x 9 pixel font drawn for this panel: capitals and digits are 7 rows
+ * tall, rows 7-8 hold the descenders of g j p q y , and _. One byte per row,
+ * bit 4 is the leftmost column.
+ */
+#define FONT_FIRST 32
+#define FONT_LAST 126
+#define FONT_COLUMNS 5
+#define FONT_ROWS 9
+#define FONT_ADVANCE (FONT_COLUMNS + 1)
+#define FONT_LEFT_BIT 0x10u
+
+static const uint8_t FONT[FONT_LAST - FONT_FIRST + 1][FONT_ROWS] = {
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /*   */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04, 0x00, 0x00}, /* ! */
+    {0x0a, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* " */
+    {0x0a, 0x0a, 0x1f, 0x0a, 0x1f, 0x0a, 0x0a, 0x00, 0x00}, /* # */
+    {0x04, 0x0f, 0x14, 0x0e, 0x05, 0x1e, 0x04, 0x00, 0x00}, /* $ */
+    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03, 0x00, 0x00}, /* % */
+    {0x0c, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0d, 0x00, 0x00}, /* & */
+    {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* quote */
+    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02, 0x00, 0x00}, /* ( */
+    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08, 0x00, 0x00}, /* ) */
+    {0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00, 0x00, 0x00}, /* * */
+    {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00, 0x00, 0x00}, /* + */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08, 0x00}, /* , */
+    {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00}, /* - */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c, 0x00, 0x00}, /* . */
+    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00, 0x00, 0x00}, /* / */
+    {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e, 0x00, 0x00}, /* 0 */
+    {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* 1 */
+    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00}, /* 2 */
+    {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e, 0x00, 0x00}, /* 3 */
+    {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02, 0x00, 0x00}, /* 4 */
+    {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e, 0x00, 0x00}, /* 5 */
+    {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 6 */
+    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08, 0x00, 0x00}, /* 7 */
+    {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 8 */
+    {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c, 0x00, 0x00}, /* 9 */
+    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00, 0x00, 0x00}, /* : */
+    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x04, 0x08, 0x00, 0x00}, /* ; */
+    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02, 0x00, 0x00}, /* < */
+    {0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00}, /* = */
+    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08, 0x00, 0x00}, /* > */
+    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04, 0x00, 0x00}, /* ? */
+    {0x0e, 0x11, 0x17, 0x15, 0x17, 0x10, 0x0f, 0x00, 0x00}, /* @ */
+    {0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00}, /* A */
+    {0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e, 0x00, 0x00}, /* B */
+    {0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00}, /* C */
+    {0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c, 0x00, 0x00}, /* D */
+    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f, 0x00, 0x00}, /* E */
+    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00}, /* F */
+    {0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f, 0x00, 0x00}, /* G */
+    {0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00}, /* H */
+    {0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* I */
+    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c, 0x00, 0x00}, /* J */
+    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11, 0x00, 0x00}, /* K */
+    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f, 0x00, 0x00}, /* L */
+    {0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11, 0x00, 0x00}, /* M */
+    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x00, 0x00}, /* N */
+    {0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* O */
+    {0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00}, /* P */
+    {0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d, 0x00, 0x00}, /* Q */
+    {0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11, 0x00, 0x00}, /* R */
+    {0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e, 0x00, 0x00}, /* S */
+    {0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* T */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* U */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00}, /* V */
+    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a, 0x00, 0x00}, /* W */
+    {0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11, 0x00, 0x00}, /* X */
+    {0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* Y */
+    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f, 0x00, 0x00}, /* Z */
+    {0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e, 0x00, 0x00}, /* [ */
+    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00, 0x00, 0x00}, /* backslash */
+    {0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e, 0x00, 0x00}, /* ] */
+    {0x04, 0x0a, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ^ */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0x00}, /* _ */
+    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ` */
+    {0x00, 0x00, 0x0e, 0x01, 0x0f, 0x11, 0x0f, 0x00, 0x00}, /* a */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1e, 0x00, 0x00}, /* b */
+    {0x00, 0x00, 0x0e, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00}, /* c */
+    {0x01, 0x01, 0x0d, 0x13, 0x11, 0x11, 0x0f, 0x00, 0x00}, /* d */
+    {0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e, 0x00, 0x00}, /* e */
+    {0x06, 0x09, 0x08, 0x1c, 0x08, 0x08, 0x08, 0x00, 0x00}, /* f */
+    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e}, /* g */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00}, /* h */
+    {0x04, 0x00, 0x0c, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* i */
+    {0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c}, /* j */
+    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12, 0x00, 0x00}, /* k */
+    {0x0c, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* l */
+    {0x00, 0x00, 0x1a, 0x15, 0x15, 0x15, 0x11, 0x00, 0x00}, /* m */
+    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00}, /* n */
+    {0x00, 0x00, 0x0e, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* o */
+    {0x00, 0x00, 0x1e, 0x11, 0x11, 0x11, 0x1e, 0x10, 0x10}, /* p */
+    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x01}, /* q */
+    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10, 0x00, 0x00}, /* r */
+    {0x00, 0x00, 0x0f, 0x10, 0x0e, 0x01, 0x1e, 0x00, 0x00}, /* s */
+    {0x08, 0x08, 0x1c, 0x08, 0x08, 0x09, 0x06, 0x00, 0x00}, /* t */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0d, 0x00, 0x00}, /* u */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00}, /* v */
+    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0a, 0x00, 0x00}, /* w */
+    {0x00, 0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00, 0x00}, /* x */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e}, /* y */
+    {0x00, 0x00, 0x1f, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00}, /* z */
+    {0x03, 0x04, 0x04, 0x08, 0x04, 0x04, 0x03, 0x00, 0x00}, /* { */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* | */
+    {0x18, 0x04, 0x04, 0x02, 0x04, 0x04, 0x18, 0x00, 0x00}, /* } */
+    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00, 0x00, 0x00}, /* ~ */
+};
+
+/* ---- drawing primitives --------------------------------------------------- */
+
+struct painter {
+    SDL_Renderer *r;
+    SDL_Texture *glow; /* white disc, alpha falling off to the rim; tinted per LED */
+};
+
+/* What the user is doing with the buttons right now (not yet seen by the board). */
+struct panel_controls {
+    bool mode_held;
+    bool reset_held;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void use_colour(SDL_Renderer *r, struct rgb c)
+{
+    SDL_SetRenderDrawBlendMode(r, SDL_BLENDMODE_NONE);
+    SDL_SetRenderDrawColor(r, c.r, c.g, c.b, SDL_ALPHA_OPAQUE);
+}
+
+static void fill_rect(SDL_Renderer *r, int x, int y, int w, int h, struct rgb c)
+{
+    SDL_Rect rect = {x, y, w, h};
+    use_colour(r, c);
+    SDL_RenderFillRect(r, &rect);
+}
+
+static void outline_rect(SDL_Renderer *r, int x, int y, int w, int h, struct rgb c)
+{
+    SDL_Rect rect = {x, y, w, h};
+    use_colour(r, c);
+    SDL_RenderDrawRect(r, &rect);
+}
+
+static int isqrt(int n)
+{
+    int x = 0;
+    while ((x + 1) * (x + 1) <= n)
+        x++;
+    return x;
+}
+
+/* Filled circle as horizontal spans; the pixel (cx, cy) is always inside. */
+static void fill_circle(SDL_Renderer *r, int cx, int cy, int radius)
+{
+    for (int dy = -radius; dy <= radius; dy++) {
+        int half = isqrt(radius * radius - dy * dy);
+        SDL_Rect span = {cx - half, cy + dy, 2 * half + 1, 1};
+        SDL_RenderFillRect(r, &span);
+    }
+}
+
+static void fill_circle_colour(SDL_Renderer *r, int cx, int cy, int radius, struct rgb c)
+{
+    use_colour(r, c);
+    fill_circle(r, cx, cy, radius);
+}
+
+static void fill_round_rect(SDL_Renderer *r, int x, int y, int w, int h, int radius, struct rgb c)
+{
+    use_colour(r, c);
+    for (int row = 0; row < h; row++) {
+        int inset = 0;
+        int from_edge = row < radius ? radius - row : row >= h - radius ? row - (h - radius - 1) : 0;
+        if (from_edge > 0)
+            inset = radius - isqrt(radius * radius - from_edge * from_edge);
+        SDL_Rect span = {x + inset, y + row, w - 2 * inset, 1};
+        SDL_RenderFillRect(r, &span);
+    }
+}
+
+static int text_width(const char *s, int scale)
+{
+    size_t n = strlen(s);
+    return n == 0 ? 0 : (int)n * FONT_ADVANCE * scale - scale;
+}
+
+/* Draws s with its top-left at (x, y); returns the x just after it. */
+static int draw_text(SDL_Renderer *r, int x, int y, int scale, struct rgb c, const char *s)
+{
+    use_colour(r, c);
+    for (; *s; s++, x += FONT_ADVANCE * scale) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < FONT_FIRST || ch > FONT_LAST)
+            ch = '?';
+        const uint8_t *glyph = FONT[ch - FONT_FIRST];
+        for (int row = 0; row < FONT_ROWS; row++) {
+            /* one rectangle per run of set pixels keeps the call count low */
+            for (int col = 0; col < FONT_COLUMNS;) {
+                if (!(glyph[row] & (FONT_LEFT_BIT >> col))) {
+                    col++;
+                    continue;
+                }
+                int run = 1;
+                while (col + run < FONT_COLUMNS && (glyph[row] & (FONT_LEFT_BIT >> (col + run))))
+                    run++;
+                SDL_Rect px = {x + col * scale, y + row * scale, run * scale, scale};
+                SDL_RenderFillRect(r, &px);
+                col += run;
+            }
+        }
+    }
+    return x;
+}
+
+static void draw_text_centred(SDL_Renderer *r, int cx, int y, int scale, struct rgb c, const char *s)
+{
+    draw_text(r, cx - text_width(s, scale) / 2, y, scale, c, s);
+}
+
+/* Additive light centred on (cx, cy): strength follows the colour's own brightness. */
+static void draw_glow(const struct painter *pt, int cx, int cy, int radius, struct rgb c, uint8_t alpha)
+{
+    if (!pt->glow || (c.r | c.g | c.b) == 0)
+        return;
+    SDL_Rect dst = {cx - radius, cy - radius, 2 * radius, 2 * radius};
+    SDL_SetTextureColorMod(pt->glow, c.r, c.g, c.b);
+    SDL_SetTextureAlphaMod(pt->glow, alpha);
+    SDL_RenderCopy(pt->r, pt->glow, NULL, &dst);
+}
+
+#define GLOW_TEXTURE_SIZE (2 * GLOW_RADIUS)
+
+static int painter_init(struct painter *pt, SDL_Renderer *r, char *err, size_t errlen)
+{
+    pt->r = r;
+    pt->glow = SDL_CreateTexture(r, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STATIC, GLOW_TEXTURE_SIZE,
+                                 GLOW_TEXTURE_SIZE);
+    if (!pt->glow) {
+        set_err(err, errlen, "panel: cannot create the LED glow texture: %s", SDL_GetError());
+        return -1;
+    }
+    uint32_t *pixels = malloc(sizeof *pixels * GLOW_TEXTURE_SIZE * GLOW_TEXTURE_SIZE);
+    if (!pixels) {
+        set_err(err, errlen, "panel: out of memory for the LED glow texture");
+        SDL_DestroyTexture(pt->glow);
+        pt->glow = NULL;
+        return -1;
+    }
+    /* alpha = (1 - d^2/R^2)^2: bright near the lens, no visible edge at the rim */
+    const int64_t r2 = (int64_t)GLOW_RADIUS * GLOW_RADIUS;
+    for (int y = 0; y < GLOW_TEXTURE_SIZE; y++) {
+        for (int x = 0; x < GLOW_TEXTURE_SIZE; x++) {
+            int64_t dx = 2 * x + 1 - GLOW_TEXTURE_SIZE, dy = 2 * y + 1 - GLOW_TEXTURE_SIZE;
+            int64_t d2 = (dx * dx + dy * dy) / 4;
+            int64_t rest = d2 < r2 ? r2 - d2 : 0;
+            uint32_t alpha = (uint32_t)(255 * rest * rest / (r2 * r2));
+            pixels[y * GLOW_TEXTURE_SIZE + x] = alpha << 24 | 0x00ffffffu;
+        }
+    }
+    SDL_UpdateTexture(pt->glow, NULL, pixels, GLOW_TEXTURE_SIZE * (int)sizeof *pixels);
+    free(pixels);
+    SDL_SetTextureBlendMode(pt->glow, SDL_BLENDMODE_ADD);
+    return 0;
+}
+
+static void painter_destroy(struct painter *pt)
+{
+    if (pt->glow)
+        SDL_DestroyTexture(pt->glow);
+    pt->glow = NULL;
+}
+
+/* ---- the board ------------------------------------------------------------ */
+
+static int pin_x(int index)
+{
+    /* centres at (2i - 11) half-pitches from the middle of the board */
+    return BOARD_CX + UM_TO_PX((2 * index - (PINS_PER_ROW - 1)) * PIN_PITCH_UM / 2);
+}
+
+static void draw_header_row(SDL_Renderer *r, int row_y, const char *const names[PINS_PER_ROW], bool labels_below)
+{
+    int left = pin_x(0) - PIN_PAD_RADIUS - 3, right = pin_x(PINS_PER_ROW - 1) + PIN_PAD_RADIUS + 3;
+    outline_rect(r, left, row_y - PIN_PAD_RADIUS - 3, right - left + 1, 2 * PIN_PAD_RADIUS + 7, COLOUR_SILKSCREEN);
+    for (int i = 0; i < PINS_PER_ROW; i++) {
+        int x = pin_x(i);
+        fill_circle_colour(r, x, row_y, PIN_PAD_RADIUS, COLOUR_PAD);
+        fill_circle_colour(r, x, row_y, PIN_HOLE_RADIUS, COLOUR_HOLE);
+        int label_y = labels_below ? row_y + PIN_PAD_RADIUS + PIN_LABEL_GAP + 3
+                                   : row_y - PIN_PAD_RADIUS - PIN_LABEL_GAP - 3 - FONT_ROWS + 2;
+        draw_text_centred(r, x, label_y, 1, COLOUR_SILKSCREEN, names[i]);
+    }
+}
+
+/* Under the board: the plug and its cable, when a host is attached. */
+static void draw_usb_cable(SDL_Renderer *r)
+{
+    int plug_x = USB_X - PLUG_W;
+    fill_rect(r, 0, BOARD_CY - CABLE_H / 2, plug_x + 4, CABLE_H, COLOUR_CABLE);
+    fill_rect(r, 0, BOARD_CY - CABLE_H / 2 + 6, plug_x + 4, 3, COLOUR_CABLE_SHINE);
+    fill_round_rect(r, plug_x, BOARD_CY - PLUG_H / 2, PLUG_W + 6, PLUG_H, 8, COLOUR_PLUG);
+    fill_rect(r, plug_x + 10, BOARD_CY - PLUG_H / 2 + 8, 3, PLUG_H - 16, COLOUR_CABLE_SHINE);
+}
+
+/* On top of the board edge: the receptacle, and an indicator beside it. */
+static void draw_usb_receptacle(SDL_Renderer *r, bool attached)
+{
+    fill_round_rect(r, USB_X, USB_Y, USB_W, USB_H, 3, COLOUR_METAL);
+    outline_rect(r, USB_X + 4, USB_Y + 4, USB_W - 8, USB_H - 8, COLOUR_METAL_DARK);
+    /* solder tabs either side of the shell */
+    fill_rect(r, USB_X + USB_W - 24, USB_Y - 6, 16, 6, COLOUR_METAL_DARK);
+    fill_rect(r, USB_X + USB_W - 24, USB_Y + USB_H, 16, 6, COLOUR_METAL_DARK);
+    if (!attached)
+        fill_rect(r, USB_X, USB_Y + 14, 6, USB_H - 28, COLOUR_HOLE);
+
+    int label_y = USB_Y + USB_H + 12;
+    fill_circle_colour(r, BOARD_X + 12, label_y + 3, 4, attached ? COLOUR_USB_ON : COLOUR_USB_OFF);
+    draw_text(r, BOARD_X + 20, label_y, 1, attached ? COLOUR_USB_ON : COLOUR_SILKSCREEN, "USB");
+}
+
+static void draw_mcu(SDL_Renderer *r)
+{
+    int span = (MCU_LEADS_PER_SIDE - 1) * MCU_LEAD_PITCH;
+    int first = (MCU_SIZE - span) / 2;
+    use_colour(r, COLOUR_LEAD);
+    for (int i = 0; i < MCU_LEADS_PER_SIDE; i++) {
+        int along = first + i * MCU_LEAD_PITCH - MCU_LEAD_WIDTH / 2;
+        SDL_Rect leads[4] = {
+            {MCU_X + along, MCU_Y - MCU_LEAD_LENGTH, MCU_LEAD_WIDTH, MCU_LEAD_LENGTH},
+            {MCU_X + along, MCU_Y + MCU_SIZE, MCU_LEAD_WIDTH, MCU_LEAD_LENGTH},
+            {MCU_X - MCU_LEAD_LENGTH, MCU_Y + along, MCU_LEAD_LENGTH, MCU_LEAD_WIDTH},
+            {MCU_X + MCU_SIZE, MCU_Y + along, MCU_LEAD_LENGTH, MCU_LEAD_WIDTH},
+        };
+        SDL_RenderFillRects(r, leads, 4);
+    }
+    fill_rect(r, MCU_X, MCU_Y, MCU_SIZE, MCU_SIZE, COLOUR_CHIP);
+    fill_circle_colour(r, MCU_X + 8, MCU_Y + 8, 3, COLOUR_BOARD); /* pin-1 dimple */
+    draw_text_centred(r, MCU_X + MCU_SIZE / 2, MCU_Y + MCU_SIZE / 2 - 12, 1, COLOUR_CHIP_TEXT, "STM32");
+    draw_text_centred(r, MCU_X + MCU_SIZE / 2, MCU_Y + MCU_SIZE / 2 + 2, 1, COLOUR_CHIP_TEXT, "F103CB");
+}
+
+static void draw_flash(SDL_Renderer *r)
+{
+    int span = (FLASH_LEADS_PER_SIDE - 1) * FLASH_LEAD_PITCH;
+    int first = FLASH_X + (FLASH_W - span) / 2 - 1;
+    use_colour(r, COLOUR_LEAD);
+    for (int i = 0; i < FLASH_LEADS_PER_SIDE; i++) {
+        SDL_Rect leads[2] = {
+            {first + i * FLASH_LEAD_PITCH, FLASH_Y - 4, 3, 4},
+            {first + i * FLASH_LEAD_PITCH, FLASH_Y + FLASH_H, 3, 4},
+        };
+        SDL_RenderFillRects(r, leads, 2);
+    }
+    fill_rect(r, FLASH_X, FLASH_Y, FLASH_W, FLASH_H, COLOUR_CHIP);
+    draw_text_centred(r, FLASH_X + FLASH_W / 2, FLASH_Y + (FLASH_H - 7) / 2, 1, COLOUR_CHIP_TEXT, "SST25");
+}
+
+static void draw_cc3000(SDL_Renderer *r)
+{
+    fill_rect(r, CC3000_X, CC3000_Y, CC3000_W, CC3000_H, COLOUR_METAL_DARK);
+    fill_rect(r, CC3000_X + 3, CC3000_Y + 3, CC3000_W - 6, CC3000_H - 6, COLOUR_METAL);
+    draw_text_centred(r, CC3000_X + CC3000_W / 2, CC3000_Y + CC3000_H / 2 - 12, 2, COLOUR_CHIP, "CC3000");
+    draw_text_centred(r, CC3000_X + CC3000_W / 2, CC3000_Y + CC3000_H / 2 + 10, 1, COLOUR_METAL_DARK, "Wi-Fi");
+}
+
+static void draw_button(SDL_Renderer *r, int y, bool pressed, const char *label)
+{
+    if (pressed)
+        fill_round_rect(r, BUTTON_X - 3, y - 3, BUTTON_W + 6, BUTTON_H + 6, 6, COLOUR_PRESSED);
+    fill_round_rect(r, BUTTON_X, y, BUTTON_W, BUTTON_H, 4, COLOUR_METAL);
+    outline_rect(r, BUTTON_X + 3, y + 3, BUTTON_W - 6, BUTTON_H - 6, COLOUR_METAL_DARK);
+    int cx = BUTTON_X + BUTTON_W / 2, cy = y + BUTTON_H / 2;
+    if (pressed) {
+        fill_circle_colour(r, cx, cy, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR_PRESSED);
+    } else {
+        fill_circle_colour(r, cx, cy, BUTTON_ACTUATOR_RADIUS, COLOUR_ACTUATOR_RIM);
+        fill_circle_colour(r, cx, cy + 1, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR);
+    }
+    int label_y = cy - (7 * BUTTON_LABEL_SCALE) / 2;
+    draw_text(r, BUTTON_LABEL_X, label_y, BUTTON_LABEL_SCALE, pressed ? COLOUR_PRESSED : COLOUR_SILKSCREEN, label);
+}
+
+static struct rgb led_colour(const struct panel_snapshot *s)
+{
+    struct rgb c = {s->led[0], s->led[1], s->led[2]};
+    return c;
+}
+
+static void draw_rgb_led(const struct painter *pt, const struct panel_snapshot *s)
+{
+    SDL_Renderer *r = pt->r;
+    struct rgb c = led_colour(s);
+    bool lit = (c.r | c.g | c.b) != 0;
+    fill_rect(r, LED_CX - LED_PACKAGE / 2, LED_CY - LED_PACKAGE / 2, LED_PACKAGE, LED_PACKAGE, COLOUR_LED_PACKAGE);
+    draw_glow(pt, LED_CX, LED_CY, GLOW_RADIUS, c, GLOW_PEAK_ALPHA);
+    /* the lens is exactly the snapshot's colour, so screenshots can be checked */
+    fill_circle_colour(r, LED_CX, LED_CY, LED_LENS_RADIUS, lit ? c : COLOUR_LED_OFF);
+    SDL_SetRenderDrawBlendMode(r, SDL_BLENDMODE_BLEND);
+    SDL_SetRenderDrawColor(r, COLOUR_WHITE.r, COLOUR_WHITE.g, COLOUR_WHITE.b, HIGHLIGHT_ALPHA);
+    fill_circle(r, LED_CX - LED_HIGHLIGHT_OFFSET, LED_CY - LED_HIGHLIGHT_OFFSET, LED_HIGHLIGHT_RADIUS);
+}
+
+static void draw_user_led(const struct painter *pt, bool lit)
+{
+    int cx = pin_x(PIN_D7_INDEX), cy = PIN_ROW_TOP_Y + PIN_PAD_RADIUS + PIN_LABEL_GAP + 3 + FONT_ROWS + 10;
+    fill_rect(pt->r, cx - USER_LED_W / 2, cy - USER_LED_H / 2, USER_LED_W, USER_LED_H,
+              lit ? COLOUR_USER_LED_ON : COLOUR_USER_LED_OFF);
+    if (lit)
+        draw_glow(pt, cx, cy, USER_LED_GLOW_RADIUS, COLOUR_USER_LED_ON, USER_LED_GLOW_ALPHA);
+}
+
+static void format_time(char *buf, size_t len, uint64_t t_us)
+{
+    snprintf(buf, len, "t = %llu.%03u s", (unsigned long long)(t_us / 1000000u),
+             (unsigned)(t_us / 1000u % 1000u));
+}
+
+/* One line: time, LED colour (swatch and R,G,B) and the status string. */
+static void draw_status_line(SDL_Renderer *r, const struct panel_snapshot *s)
+{
+    fill_rect(r, 0, STATUS_BAR_Y, CANVAS_WIDTH, STATUS_BAR_HEIGHT, COLOUR_STATUS_BAR);
+    fill_rect(r, 0, STATUS_BAR_Y, CANVAS_WIDTH, 1, COLOUR_STATUS_EDGE);
+
+    char time_text[40], rgb_text[24], status[sizeof s->status + 4];
+    format_time(time_text, sizeof time_text, s->t_us);
+    snprintf(rgb_text, sizeof rgb_text, "%u,%u,%u", s->led[0], s->led[1], s->led[2]);
+    snprintf(status, sizeof status, "%.*s", (int)sizeof s->status - 1, s->status);
+
+    /* Large text when it fits; a long status drops the line to the small size,
+     * and is cut with "..." only if even that is too wide. */
+    int avail = CANVAS_WIDTH - 2 * MARGIN;
+    int scale = STATUS_TEXT_SCALE;
+    for (;;) {
+        int gap = STATUS_GAP * scale / STATUS_TEXT_SCALE;
+        int swatch = SWATCH * scale / STATUS_TEXT_SCALE;
+        int swatch_gap = SWATCH_GAP * scale / STATUS_TEXT_SCALE;
+        int width = text_width(time_text, scale) + gap + swatch + swatch_gap + text_width(rgb_text, scale) + gap +
+                    text_width(status, scale);
+        if (width <= avail)
+            break;
+        if (scale > 1) {
+            scale--;
+            continue;
+        }
+        size_t n = strlen(status);
+        if (n <= 3)
+            break;
+        strcpy(status + n - 4, "...");
+    }
+    int gap = STATUS_GAP * scale / STATUS_TEXT_SCALE;
+    int swatch = SWATCH * scale / STATUS_TEXT_SCALE;
+    int swatch_gap = SWATCH_GAP * scale / STATUS_TEXT_SCALE;
+    int y = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - 7 * scale) / 2;
+    int x = draw_text(r, MARGIN, y, scale, COLOUR_TEXT, time_text) + gap;
+    outline_rect(r, x - 1, y - 1, swatch + 2, swatch + 2, COLOUR_TEXT_DIM);
+    fill_rect(r, x, y, swatch, swatch, led_colour(s));
+    x = draw_text(r, x + swatch + swatch_gap, y, scale, COLOUR_TEXT, rgb_text) + gap;
+    draw_text(r, x, y, scale, s->running ? COLOUR_TEXT : COLOUR_STATUS_STOPPED, status);
+}
+
+static void draw_panel(const struct painter *pt, const struct panel_snapshot *s, const struct panel_controls *c)
+{
+    SDL_Renderer *r = pt->r;
+    SDL_RenderSetViewport(r, NULL);
+    fill_rect(r, 0, 0, CANVAS_WIDTH, CANVAS_HEIGHT, COLOUR_DESK);
+    draw_text(r, TITLE_X, TITLE_Y, 2, COLOUR_TEXT, "Spark Core");
+    const char *hint = "MODE: click or M   RST: click or R   quit: Esc or Q";
+    draw_text(r, CANVAS_WIDTH - MARGIN - text_width(hint, 1), HINT_Y, 1, COLOUR_TEXT_DIM, hint);
+
+    if (s->usb_attached)
+        draw_usb_cable(r);
+    fill_round_rect(r, BOARD_X, BOARD_Y, BOARD_W, BOARD_H, BOARD_CORNER, COLOUR_BOARD_EDGE);
+    fill_round_rect(r, BOARD_X + 2, BOARD_Y + 2, BOARD_W - 4, BOARD_H - 4, BOARD_CORNER - 2, COLOUR_BOARD);
+    draw_usb_receptacle(r, s->usb_attached);
+    draw_header_row(r, PIN_ROW_TOP_Y, PIN_NAMES_TOP, true);
+    draw_header_row(r, PIN_ROW_BOTTOM_Y, PIN_NAMES_BOTTOM, false);
+    draw_mcu(r);
+    draw_flash(r);
+    draw_cc3000(r);
+    draw_button(r, RST_BUTTON_Y, c->reset_held, "RST");
+    draw_button(r, MODE_BUTTON_Y, s->mode_pressed || c->mode_held, "MODE");
+    draw_user_led(pt, s->user_led);
+    draw_rgb_led(pt, s);
+    draw_status_line(r, s);
+}
+
+/* ---- off-screen rendering ------------------------------------------------- */
+
+/* Draws onto a fresh software surface and reads it back as RGB24 rows. */
+static int render_rgb(const struct panel_snapshot *s, uint8_t *rgb, char *err, size_t errlen)
+{
+    int rc = -1;
+    SDL_Renderer *r = NULL;
+    struct painter pt = {0};
+    SDL_Surface *surface = SDL_CreateRGBSurfaceWithFormat(0, CANVAS_WIDTH, CANVAS_HEIGHT, 32, SDL_PIXELFORMAT_RGB888);
+    if (!surface) {
+        set_err(err, errlen, "panel: cannot create a %dx%d surface: %s", CANVAS_WIDTH, CANVAS_HEIGHT, SDL_GetError());
+        return -1;
+    }
+    r = SDL_CreateSoftwareRenderer(surface);
+    if (!r) {
+        set_err(err, errlen, "panel: cannot create a software renderer: %s", SDL_GetError());
+        goto out;
+    }
+    if (painter_init(&pt, r, err, errlen) != 0)
+        goto out;
+    struct panel_controls none = {false, false};
+    draw_panel(&pt, s, &none);
+    if (SDL_RenderReadPixels(r, NULL, SDL_PIXELFORMAT_RGB24, rgb, CANVAS_WIDTH * 3) != 0) {
+        set_err(err, errlen, "panel: cannot read back the drawing: %s", SDL_GetError());
+        goto out;
+    }
+    rc = 0;
+out:
+    painter_destroy(&pt);
+    if (r)
+        SDL_DestroyRenderer(r);
+    SDL_FreeSurface(surface);
+    return rc;
+}
+
+int panel_render_png(const struct panel_snapshot *s, const char *path, char *err, size_t errlen)
+{
+    uint8_t *rgb = malloc((size_t)CANVAS_WIDTH * CANVAS_HEIGHT * 3);
+    if (!rgb) {
+        set_err(err, errlen, "panel: out of memory for a %dx%d image", CANVAS_WIDTH, CANVAS_HEIGHT);
+        return -1;
+    }
+    int rc = render_rgb(s, rgb, err, errlen);
+    if (rc == 0)
+        rc = png_write_rgb(path, rgb, CANVAS_WIDTH, CANVAS_HEIGHT, err, errlen);
+    free(rgb);
+    return rc;
+}
+
+/* ---- the window ----------------------------------------------------------- */
+
+#define FRAME_MS 16 /* at most ~60 redraws a second */
+/* Button edges the emulator has not taken yet; see queue_mode(). */
+#define MODE_QUEUE_LEN 8
+
+struct window {
+    SDL_Window *win;
+    struct painter painter;
+    struct panel_snapshot shown; /* what is on screen, for redraws and screenshots */
+    struct panel_controls shown_controls;
+    bool drawn_once, exposed;
+    uint64_t next_frame_ms;
+
+    bool mode_by_mouse, mode_by_key, reset_by_mouse, reset_by_key;
+    bool reset_pending, quit;
+    int mode_queue[MODE_QUEUE_LEN];
+    int mode_queued;
+};
+
+int window_open(struct window **out, const char *title, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (SDL_InitSubSystem(SDL_INIT_VIDEO) != 0) {
+        set_err(err, errlen, "window: no display usable (%s); run headless or set DISPLAY", SDL_GetError());
+        return -1;
+    }
+    struct window *w = calloc(1, sizeof *w);
+    if (!w) {
+        set_err(err, errlen, "window: out of memory");
+        SDL_QuitSubSystem(SDL_INIT_VIDEO);
+        return -1;
+    }
+    w->win = SDL_CreateWindow(title, SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, CANVAS_WIDTH, CANVAS_HEIGHT,
+                              SDL_WINDOW_SHOWN);
+    if (!w->win) {
+        set_err(err, errlen, "window: cannot create a %dx%d window: %s", CANVAS_WIDTH, CANVAS_HEIGHT, SDL_GetError());
+        goto fail;
+    }
+    SDL_SetWindowMinimumSize(w->win, CANVAS_WIDTH, CANVAS_HEIGHT);
+    SDL_SetWindowMaximumSize(w->win, CANVAS_WIDTH, CANVAS_HEIGHT);
+    SDL_Renderer *r = SDL_CreateRenderer(w->win, -1, SDL_RENDERER_SOFTWARE);
+    if (!r) {
+        set_err(err, errlen, "window: cannot create a software renderer: %s", SDL_GetError());
+        goto fail;
+    }
+    if (painter_init(&w->painter, r, err, errlen) != 0)
+        goto fail;
+    *out = w;
+    return 0;
+fail:
+    window_close(w);
+    return -1;
+}
+
+void window_close(struct window *w)
+{
+    if (!w)
+        return;
+    painter_destroy(&w->painter);
+    if (w->painter.r)
+        SDL_DestroyRenderer(w->painter.r);
+    if (w->win)
+        SDL_DestroyWindow(w->win);
+    free(w);
+    SDL_QuitSubSystem(SDL_INIT_VIDEO);
+    /* Video pulled in SDL's global helpers (D-Bus among them); release them
+     * too unless another part of the program still uses SDL. */
+    if (SDL_WasInit(SDL_INIT_EVERYTHING) == 0)
+        SDL_Quit();
+}
+
+static bool in_rect(int x, int y, int rx, int ry, int rw, int rh)
+{
+    return x >= rx && x < rx + rw && y >= ry && y < ry + rh;
+}
+
+/* A button answers to its body and its label. */
+static bool on_button(int x, int y, int button_y, const char *label)
+{
+    int right = BUTTON_LABEL_X + text_width(label, BUTTON_LABEL_SCALE);
+    return in_rect(x, y, BUTTON_X, button_y, right - BUTTON_X, BUTTON_H);
+}
+
+static bool mode_held(const struct window *w)
+{
+    return w->mode_by_mouse || w->mode_by_key;
+}
+
+static bool reset_held(const struct window *w)
+{
+    return w->reset_by_mouse || w->reset_by_key;
+}
+
+/*
+ * The emulator takes one request per pace tick and writes -1 back. A click can
+ * be shorter than that, so edges wait here in order instead of overwriting an
+ * unread press with its release. If the emulator stops taking them, the oldest
+ * press/release pair is dropped so the latest state still gets through.
+ */
+static void queue_mode(struct window *w, bool pressed)
+{
+    if (w->mode_queued == MODE_QUEUE_LEN) {
+        memmove(w->mode_queue, w->mode_queue + 2, sizeof w->mode_queue[0] * (MODE_QUEUE_LEN - 2));
+        w->mode_queued -= 2;
+    }
+    w->mode_queue[w->mode_queued++] = pressed ? 1 : 0;
+}
+
+static void set_mode_source(struct window *w, bool *source, bool down)
+{
+    bool before = mode_held(w);
+    *source = down;
+    if (mode_held(w) != before)
+        queue_mode(w, mode_held(w));
+}
+
+static void handle_event(struct window *w, const SDL_Event *ev)
+{
+    switch (ev->type) {
+    case SDL_QUIT:
+        w->quit = true;
+        break;
+    case SDL_WINDOWEVENT:
+        if (ev->window.event == SDL_WINDOWEVENT_CLOSE)
+            w->quit = true;
+        else if (ev->window.event == SDL_WINDOWEVENT_EXPOSED)
+            w->exposed = true;
+        else if (ev->window.event == SDL_WINDOWEVENT_FOCUS_LOST) {
+            /* key-up events will not come: let go of what the keyboard held */
+            set_mode_source(w, &w->mode_by_key, false);
+            w->reset_by_key = false;
+        }
+        break;
+    case SDL_KEYDOWN:
+        if (ev->key.repeat)
+            break;
+        switch (ev->key.keysym.sym) {
+        case SDLK_ESCAPE:
+        case SDLK_q:
+            w->quit = true;
+            break;
+        case SDLK_m:
+            set_mode_source(w, &w->mode_by_key, true);
+            break;
+        case SDLK_r:
+            w->reset_by_key = true;
+            w->reset_pending = true;
+            break;
+        default:
+            break;
+        }
+        break;
+    case SDL_KEYUP:
+        if (ev->key.keysym.sym == SDLK_m)
+            set_mode_source(w, &w->mode_by_key, false);
+        else if (ev->key.keysym.sym == SDLK_r)
+            w->reset_by_key = false;
+        break;
+    case SDL_MOUSEBUTTONDOWN:
+        if (ev->button.button != SDL_BUTTON_LEFT)
+            break;
+        if (on_button(ev->button.x, ev->button.y, MODE_BUTTON_Y, "MODE")) {
+            set_mode_source(w, &w->mode_by_mouse, true);
+        } else if (on_button(ev->button.x, ev->button.y, RST_BUTTON_Y, "RST")) {
+            w->reset_by_mouse = true;
+            w->reset_pending = true;
+        }
+        break;
+    case SDL_MOUSEBUTTONUP:
+        /* released anywhere: the pointer may have slid off the button */
+        if (ev->button.button == SDL_BUTTON_LEFT) {
+            set_mode_source(w, &w->mode_by_mouse, false);
+            w->reset_by_mouse = false;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static bool same_snapshot(const struct panel_snapshot *a, const struct panel_snapshot *b)
+{
+    return a->t_us == b->t_us && memcmp(a->led, b->led, sizeof a->led) == 0 && a->user_led == b->user_led &&
+           a->usb_attached == b->usb_attached && a->mode_pressed == b->mode_pressed &&
+           a->running == b->running && strncmp(a->status, b->status, sizeof a->status) == 0;
+}
+
+bool window_poll(struct window *w, struct panel *p)
+{
+    if (!w->quit) {
+        uint64_t now = SDL_GetTicks64();
+        uint32_t wait = now >= w->next_frame_ms ? 0 : (uint32_t)(w->next_frame_ms - now);
+        SDL_Event ev;
+        if (SDL_WaitEventTimeout(&ev, (int)wait)) {
+            handle_event(w, &ev);
+            while (SDL_PollEvent(&ev))
+                handle_event(w, &ev);
+        }
+    }
+
+    pthread_mutex_lock(&p->lock);
+    if (w->quit)
+        p->quit_request = true;
+    if (w->reset_pending) {
+        p->reset_request = true;
+        w->reset_pending = false;
+    }
+    if (w->mode_queued > 0 && p->mode_request == MODE_REQUEST_NONE) {
+        p->mode_request = w->mode_queue[0];
+        memmove(w->mode_queue, w->mode_queue + 1, sizeof w->mode_queue[0] * (size_t)(w->mode_queued - 1));
+        w->mode_queued--;
+    }
+    struct panel_snapshot snap = p->snap;
+    pthread_mutex_unlock(&p->lock);
+    if (w->quit)
+        return false;
+
+    uint64_t now = SDL_GetTicks64();
+    if (now < w->next_frame_ms)
+        return true;
+    w->next_frame_ms = now + FRAME_MS;
+    struct panel_controls controls = {mode_held(w), reset_held(w)};
+    if (w->drawn_once && !w->exposed && same_snapshot(&snap, &w->shown) &&
+        controls.mode_held == w->shown_controls.mode_held && controls.reset_held == w->shown_controls.reset_held)
+        return true;
+    draw_panel(&w->painter, &snap, &controls);
+    SDL_RenderPresent(w->painter.r);
+    w->shown = snap;
+    w->shown_controls = controls;
+    w->drawn_once = true;
+    w->exposed = false;
+    return true;
+}
+
+int window_screenshot(struct window *w, const char *path, char *err, size_t errlen)
+{
+    int out_w = 0, out_h = 0;
+    if (SDL_GetRendererOutputSize(w->painter.r, &out_w, &out_h) != 0 || out_w < CANVAS_WIDTH ||
+        out_h < CANVAS_HEIGHT) {
+        set_err(err, errlen, "window: screenshot: the window is %dx%d, smaller than the %dx%d panel", out_w, out_h,
+                CANVAS_WIDTH, CANVAS_HEIGHT);
+        return -1;
+    }
+    uint8_t *rgb = malloc((size_t)CANVAS_WIDTH * CANVAS_HEIGHT * 3);
+    if (!rgb) {
+        set_err(err, errlen, "window: screenshot: out of memory");
+        return -1;
+    }
+    /* Redraw what is shown: after a present the back buffer's content is undefined. */
+    draw_panel(&w->painter, &w->shown, &w->shown_controls);
+    SDL_Rect area = {0, 0, CANVAS_WIDTH, CANVAS_HEIGHT};
+    int rc = SDL_RenderReadPixels(w->painter.r, &area, SDL_PIXELFORMAT_RGB24, rgb, CANVAS_WIDTH * 3);
+    SDL_RenderPresent(w->painter.r);
+    if (rc != 0) {
+        set_err(err, errlen, "window: screenshot: cannot read the window's pixels: %s", SDL_GetError());
+        free(rgb);
+        return -1;
+    }
+    rc = png_write_rgb(path, rgb, CANVAS_WIDTH, CANVAS_HEIGHT, err, errlen);
+    free(rgb);
+    return rc;
+}

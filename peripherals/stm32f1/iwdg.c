@@ -102,12 +102,23 @@ static uint32_t iwdg_read(void *opaque, uint32_t offset, unsigned size)
     return lane_read(v, offset, size);
 }
 
+/* A reload repeated later is the same reload later: the CPU may replay it after skipping an idle loop. */
+static void iwdg_reload_refresh(void *opaque)
+{
+    struct stm32_iwdg *iwdg = opaque;
+    iwdg_load(iwdg, iwdg->rlr);
+}
+
 static void iwdg_write_key(struct stm32_iwdg *iwdg, uint32_t key)
 {
     /* Any key but 0x5555 write-protects PR and RLR again. */
+    bool was_access = iwdg->access;
     iwdg->access = key == IWDG_KR_ACCESS;
-    if (key == IWDG_KR_RELOAD)
+    if (key == IWDG_KR_RELOAD) {
         iwdg_load(iwdg, iwdg->rlr);
+        if (!was_access)
+            sim_note_refresh_write(iwdg->sim, iwdg_reload_refresh, iwdg);
+    }
     else if (key == IWDG_KR_START)
         iwdg_start(iwdg);
 }

@@ -758,23 +758,25 @@ static void test_cyccnt_wraps_at_32_bits(void **state)
     assert_int_equal(dwt_read32(r, DWT_CYCCNT), 0x10);
 }
 
-static void test_time_dependent_reads_are_marked_volatile(void **state)
+static void test_time_sources_and_side_effect_reads_are_marked(void **state)
 {
     struct rig *r = *state;
     scs_write32(r, COREDEBUG_DEMCR, COREDEBUG_DEMCR_TRCENA);
     dwt_write32(r, DWT_CTRL, DWT_CTRL_CYCCNTENA);
     systick_start(r, 99, SYST_CSR_RUN_ON_CORE_CLOCK);
 
-    r->sim.volatile_read = false;
+    r->sim.volatile_read = r->sim.time_read = false;
     (void)scs_read32(r, NVIC_ISER0); /* a stable register: a busy-wait on it may be skipped */
     assert_false(r->sim.volatile_read);
-    (void)dwt_read32(r, DWT_CYCCNT);
-    assert_true(r->sim.volatile_read);
-    r->sim.volatile_read = false;
+    assert_false(r->sim.time_read);
+    (void)dwt_read32(r, DWT_CYCCNT); /* a pure time source */
+    assert_true(r->sim.time_read);
+    assert_false(r->sim.volatile_read);
+    r->sim.time_read = false;
     (void)scs_read32(r, SYST_CVR);
-    assert_true(r->sim.volatile_read);
-    r->sim.volatile_read = false;
-    (void)scs_read32(r, SYST_CSR); /* COUNTFLAG clears on read */
+    assert_true(r->sim.time_read);
+    assert_false(r->sim.volatile_read);
+    (void)scs_read32(r, SYST_CSR); /* COUNTFLAG clears on read: a side effect */
     assert_true(r->sim.volatile_read);
 }
 
@@ -806,7 +808,7 @@ int main(void)
         T(test_nvic_reset_stops_systick_and_clears_state),
         T(test_cyccnt_counts_only_with_trcena_and_cyccntena),
         T(test_cyccnt_wraps_at_32_bits),
-        T(test_time_dependent_reads_are_marked_volatile),
+        T(test_time_sources_and_side_effect_reads_are_marked),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
