@@ -511,6 +511,62 @@ static bool arm_divide_hooks(struct machine *m, struct block_entry *b)
     return added;
 }
 
+/*
+ * CCR.UNALIGN_TRP: Unicorn performs unaligned accesses, so while the bit is set
+ * every instruction passes a code hook that checks its address (slow, and only
+ * then). LDM/STM/LDRD/STRD must always be word aligned; with the trap, so must
+ * every half-word and word access.
+ */
+static void hook_unaligned(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    struct machine *m = user;
+    (void)uc;
+    (void)size;
+    const uint8_t *code = code_ptr(m, (uint32_t)address, 4);
+    if (!code)
+        code = code_ptr(m, (uint32_t)address, 2);
+    if (!code)
+        return;
+    uint32_t regs[16];
+    for (int i = 0; i < 13; i++)
+        regs[i] = rd(m, UC_ARM_REG_R0 + i);
+    regs[13] = rd(m, UC_ARM_REG_SP);
+    regs[14] = rd(m, UC_ARM_REG_LR);
+    regs[15] = (uint32_t)address;
+    struct thumb_mem_access acc;
+    if (!thumb_mem_access(code, (uint32_t)address, regs, &acc))
+        return;
+    bool misaligned = acc.bytes == 2 ? (acc.addr & 1u) != 0 : acc.bytes >= 4 ? (acc.addr & 3u) != 0 : false;
+    if (!misaligned)
+        return;
+    m->nvic.cfsr |= CFSR_UNALIGNED;
+    exc_fault(m, EXC_USAGEFAULT, (uint32_t)address, "unaligned access");
+}
+
+static void retranslate_all(struct machine *m)
+{
+    uc_ctl_remove_cache(m->uc, FLASH_BASE, (uint64_t)FLASH_BASE + FLASH_SIZE);
+    uc_ctl_remove_cache(m->uc, 0, FLASH_SIZE);
+    uc_ctl_remove_cache(m->uc, SRAM_BASE, (uint64_t)SRAM_BASE + SRAM_SIZE);
+}
+
+/* Follow CCR.UNALIGN_TRP; returns true if the current block must be translated again. */
+static bool update_unaligned_trap(struct machine *m)
+{
+    bool want = (m->nvic.ccr & SCB_CCR_UNALIGN_TRP) != 0;
+    if (want == m->unalign_hooked)
+        return false;
+    if (want) {
+        if (uc_hook_add(m->uc, &m->h_unaligned, UC_HOOK_CODE, (void *)hook_unaligned, m, 1, 0) != UC_ERR_OK)
+            return false;
+    } else {
+        uc_hook_del(m->uc, m->h_unaligned);
+    }
+    m->unalign_hooked = want;
+    retranslate_all(m);
+    return true;
+}
+
 static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     struct sim *sim = &m->sim;
@@ -542,6 +598,11 @@ static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry
         }
         if (exc_try_deliver(m, addr)) {
             sim->clock.now -= b->info.count;
+            return;
+        }
+        if (unlikely(update_unaligned_trap(m))) {
+            sim->clock.now -= b->info.count;
+            wr(m, UC_ARM_REG_PC, addr | 1u); /* run this block again, translated with the hook */
             return;
         }
         if (m->probe_wanted) {
@@ -821,6 +882,10 @@ void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
     m->ff_addr = 0;
     m->watch_addr = WATCH_NONE;
     m->sim.time_frozen = false;
+    if (m->unalign_hooked) { /* CCR resets: the trap is off */
+        uc_hook_del(m->uc, m->h_unaligned);
+        m->unalign_hooked = false;
+    }
 }
 
 /* ---- one slice ----------------------------------------------------------- */
@@ -908,6 +973,14 @@ int cpu_run_slice(struct machine *m)
         m->nvic.cfsr |= CFSR_IMPRECISERR;
         exc_fault(m, EXC_BUSFAULT, pc, "bus error");
         return 0;
+    case UC_ERR_EXCEPTION:
+        if (!(rd(m, UC_ARM_REG_XPSR) & (1u << 24))) {
+            /* a BX/BLX/POP to an even address: the next fetch is in ARM state */
+            m->nvic.cfsr |= CFSR_INVSTATE;
+            exc_fault(m, EXC_USAGEFAULT, pc, "invalid state (EPSR.T = 0)");
+            return 0;
+        }
+        /* fall through */
     default:
         sim_log(&m->sim, LOG_ERROR, "CPU stopped with an error at pc 0x%08x: %s", pc, uc_strerror(e));
         machine_report_fault(m, uc_strerror(e), pc);

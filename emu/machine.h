@@ -103,6 +103,8 @@ struct machine {
     /* hooks */
     uc_hook h_block, h_intr, h_insn_invalid, h_flash_write;
     uc_hook h_div[MAX_DIV_HOOKS];
+    uc_hook h_unaligned;
+    bool unalign_hooked;
     uint32_t div_hooked[MAX_DIV_HOOKS];
     int ndiv_hooks;
 
