@@ -596,6 +596,14 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
         b->soc.tim1.pwm[ch].set = led_pwm;
         b->soc.tim1.pwm[ch].opaque = b;
     }
+    /*
+     * External pull-ups on the board: the chip selects stay high (deselected)
+     * while the pins float during reset, and a released PB10 leaves the USB D+
+     * pull-up off (detached).
+     */
+    stm32_gpio_pin_in(pb, PIN_FLASH_CS, true);
+    stm32_gpio_pin_in(pb, PIN_WLAN_CS, true);
+    stm32_gpio_pin_in(pb, PIN_USB_DISC, true);
     b->mode.out = line_to(mode_button_line, b, 0);
     b->reset.out = line_to(reset_button_line, b, 0);
     for (int i = 0; i < opt->npresses; i++) {
