@@ -18,9 +18,12 @@
 #include "peripherals/ext/cc3000.h"
 #include "peripherals/ext/rgb_led.h"
 #include "peripherals/ext/sst25vf016b.h"
+#include "emu/panel.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -84,6 +87,24 @@ struct spark_core {
     uint8_t led_seen;            /* bit per colour name */
     uint8_t led_min[3], led_max[3];
     char led_last_summary[96];
+    const char *firmware_name;
+
+    /* the window (SDL on the main thread) and its meeting point with the emulator thread */
+    struct panel panel;
+    struct window *win;
+    bool windowed;
+    int run_status;
+    volatile bool run_done;
+    struct event screenshot_events[OPT_MAX_SCREENSHOTS];
+    pthread_mutex_t shot_lock;
+    pthread_cond_t shot_cond;
+    const char *shot_path; /* a screenshot the window thread must save, or NULL */
+    int shot_status;
+    char shot_err[256];
+    struct screenshot_ctx {
+        struct spark_core *board;
+        int index;
+    } shot_ctx[OPT_MAX_SCREENSHOTS];
 };
 
 /* ---- files ------------------------------------------------------------ */
@@ -429,8 +450,10 @@ static void led_report(struct sim *sim, void *opaque)
     else
         snprintf(summary, sizeof summary, "%s", colour_names[lit]);
     if (strcmp(summary, b->led_last_summary) != 0) {
-        printf("[%8.3f s] LED %s\n", (double)sim->clock.now / SIM_HZ, summary);
-        fflush(stdout);
+        if (b->report_led) {
+            printf("[%8.3f s] LED %s\n", (double)sim->clock.now / SIM_HZ, summary);
+            fflush(stdout);
+        }
         strcpy(b->led_last_summary, summary);
     }
     b->led_seen = (uint8_t)(1u << colour_index(b->rgb));
@@ -438,6 +461,102 @@ static void led_report(struct sim *sim, void *opaque)
     memcpy(b->led_min, b->rgb, 3);
     memcpy(b->led_max, b->rgb, 3);
     event_schedule(sim, &b->led_report_event, b->led_report_event.when + SIM_S(1));
+}
+
+/* ---- the window's view ---------------------------------------------------- */
+
+static struct panel_snapshot snapshot(struct spark_core *b)
+{
+    struct panel_snapshot s;
+    memset(&s, 0, sizeof s);
+    s.t_us = sim_now_us(&b->m.sim);
+    memcpy(s.led, b->rgb, 3);
+    s.user_led = b->user_led;
+    s.usb_attached = b->usb_attached;
+    s.mode_pressed = b->mode.pressed;
+    s.running = !b->run_done;
+    if (b->m.locked_up)
+        snprintf(s.status, sizeof s.status, "halted: the core locked up");
+    else
+        snprintf(s.status, sizeof s.status, "%.40s%sLED %.48s", b->firmware_name ? b->firmware_name : "",
+                 b->firmware_name ? " - " : "", b->led_last_summary[0] ? b->led_last_summary : "off");
+    return s;
+}
+
+/* Every 10 ms of virtual time: show the state, take the window's clicks. */
+static bool apply_panel_requests(struct spark_core *b)
+{
+    pthread_mutex_lock(&b->panel.lock);
+    int mode = b->panel.mode_request;
+    bool reset = b->panel.reset_request, quit = b->panel.quit_request;
+    b->panel.mode_request = -1;
+    b->panel.reset_request = false;
+    pthread_mutex_unlock(&b->panel.lock);
+    if (mode >= 0)
+        button_set(&b->mode, mode == 1);
+    if (reset) {
+        button_set(&b->reset, true);
+        button_set(&b->reset, false);
+    }
+    if (quit) {
+        b->m.exit_requested = true;
+        machine_request_stop(&b->m);
+    }
+    return mode >= 0 || reset || quit;
+}
+
+static void on_pace(struct machine *m)
+{
+    struct spark_core *b = m->board;
+    if (b->windowed) {
+        struct panel_snapshot s = snapshot(b);
+        panel_publish(&b->panel, &s);
+    }
+    apply_panel_requests(b);
+}
+
+/* The guest can never wake by itself: with a window, a click may still wake it. */
+static bool wait_for_input(struct machine *m)
+{
+    struct spark_core *b = m->board;
+    if (!b->windowed)
+        return false;
+    on_pace(m);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return !m->exit_requested;
+}
+
+/*
+ * A screenshot at a virtual instant: with a window, the emulator thread waits
+ * while the window thread draws exactly this instant and reads it back, so the
+ * picture does not depend on pacing; headless, the same drawing is rendered
+ * off-screen.
+ */
+static void take_screenshot(struct sim *sim, void *opaque)
+{
+    struct screenshot_ctx *ctx = opaque;
+    struct spark_core *b = ctx->board;
+    const char *path = b->opt->screenshots[ctx->index].path;
+    struct panel_snapshot snap = snapshot(b);
+    char err[256] = "";
+    int rc;
+    if (b->windowed) {
+        panel_publish(&b->panel, &snap);
+        pthread_mutex_lock(&b->shot_lock);
+        b->shot_path = path;
+        while (b->shot_path)
+            pthread_cond_wait(&b->shot_cond, &b->shot_lock);
+        rc = b->shot_status;
+        snprintf(err, sizeof err, "%s", b->shot_err);
+        pthread_mutex_unlock(&b->shot_lock);
+    } else {
+        rc = panel_render_png(&snap, path, err, sizeof err);
+    }
+    if (rc)
+        sim_log(sim, LOG_ERROR, "--screenshot %s: %s", path, err);
+    else
+        sim_log(sim, LOG_INFO, "screenshot %s", path);
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -521,6 +640,9 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
         goto fail;
     }
     b->opt = opt;
+    panel_init(&b->panel);
+    pthread_mutex_init(&b->shot_lock, NULL);
+    pthread_cond_init(&b->shot_cond, NULL);
     if (opt->trace) {
         b->trace = fopen(opt->trace, "w");
         if (!b->trace) {
@@ -627,12 +749,20 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
     memcpy(&bl_sp, b->m.flash, 4);
     b->direct_start = opt->nloads == 0 && (opt->bootloader_none || (!have_bl && bl_sp == 0xFFFFFFFFu));
 
-    b->report_led = opt->headless && opt->log_level > LOG_ERROR;
     rgb_led_set_observer(&b->led, led_changed, b);
-    if (b->report_led) {
-        event_init(&b->led_report_event, led_report, b, "LED report");
-        event_schedule(&b->m.sim, &b->led_report_event, SIM_S(1));
+    event_init(&b->led_report_event, led_report, b, "LED report");
+    event_schedule(&b->m.sim, &b->led_report_event, SIM_S(1));
+    b->firmware_name = opt->firmware ? opt->firmware : fw_default ? DEFAULT_FIRMWARE : NULL;
+    if (b->firmware_name && strrchr(b->firmware_name, '/'))
+        b->firmware_name = strrchr(b->firmware_name, '/') + 1;
+    for (int i = 0; i < opt->nscreenshots; i++) {
+        b->shot_ctx[i].board = b;
+        b->shot_ctx[i].index = i;
+        event_init(&b->screenshot_events[i], take_screenshot, &b->shot_ctx[i], "screenshot");
+        event_schedule(&b->m.sim, &b->screenshot_events[i], opt->screenshots[i].at);
     }
+    b->m.on_pace = on_pace;
+    b->m.wait_for_input = wait_for_input;
 
     machine_reset(&b->m, RESET_POWER);
     *out = b;
@@ -660,9 +790,75 @@ struct machine *spark_core_machine(struct spark_core *b)
     return &b->m;
 }
 
+static void *emulator_thread(void *opaque)
+{
+    struct spark_core *b = opaque;
+    b->run_status = machine_run(&b->m, b->opt->run_for);
+    b->run_done = true;
+    struct panel_snapshot s = snapshot(b);
+    panel_publish(&b->panel, &s);
+    return NULL;
+}
+
+/* The window thread's side of a pending screenshot. */
+static void serve_screenshot(struct spark_core *b)
+{
+    pthread_mutex_lock(&b->shot_lock);
+    if (b->shot_path) {
+        window_poll(b->win, &b->panel); /* draw the published instant */
+        b->shot_status = window_screenshot(b->win, b->shot_path, b->shot_err, sizeof b->shot_err);
+        b->shot_path = NULL;
+        pthread_cond_broadcast(&b->shot_cond);
+    }
+    pthread_mutex_unlock(&b->shot_lock);
+}
+
 int spark_core_run(struct spark_core *b)
 {
-    return machine_run(&b->m, b->opt->run_for);
+    const struct options *opt = b->opt;
+    bool display = (getenv("DISPLAY") && *getenv("DISPLAY")) ||
+                   (getenv("WAYLAND_DISPLAY") && *getenv("WAYLAND_DISPLAY"));
+    if (!opt->headless && display) {
+        char err[256];
+        if (window_open(&b->win, "Spark Core - spark-emu", err, sizeof err) == 0)
+            b->windowed = true;
+        else
+            sim_log(&b->m.sim, LOG_WARN, "no window (%s): running headless", err);
+    }
+    if (!b->windowed) {
+        b->report_led = opt->log_level > LOG_ERROR && opt->nloads == 0;
+        return machine_run(&b->m, opt->run_for);
+    }
+
+    /* with a window: real time unless told otherwise, SDL on this (main) thread */
+    if (!opt->speed_given)
+        b->m.pacing = PACE_REALTIME;
+    struct panel_snapshot s = snapshot(b);
+    panel_publish(&b->panel, &s);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, emulator_thread, b) != 0) {
+        window_close(b->win);
+        b->win = NULL;
+        b->windowed = false;
+        return machine_run(&b->m, opt->run_for);
+    }
+    bool open = true;
+    while (!b->run_done || (open && !opt->run_for)) {
+        if (open && !window_poll(b->win, &b->panel))
+            open = false; /* the quit request reaches the emulator at its next pace tick */
+        serve_screenshot(b);
+        if (!open && !b->run_done) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (!open && b->run_done)
+            break;
+    }
+    serve_screenshot(b);
+    pthread_join(thread, NULL);
+    window_close(b->win);
+    b->win = NULL;
+    return b->run_status;
 }
 
 void spark_core_destroy(struct spark_core *b)
@@ -680,5 +876,8 @@ void spark_core_destroy(struct spark_core *b)
         free(b->ext_mem);
     if (b->trace)
         fclose(b->trace);
+    panel_destroy(&b->panel);
+    pthread_mutex_destroy(&b->shot_lock);
+    pthread_cond_destroy(&b->shot_cond);
     free(b);
 }

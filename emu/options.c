@@ -27,6 +27,7 @@ enum {
     OPT_VERBOSE,
     OPT_QUIET,
     OPT_STATS,
+    OPT_SCREENSHOT,
     OPT_HELP,
 };
 
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -83,6 +85,8 @@ void options_usage(FILE *f)
         "Output:\n"
         "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
         "                           flash events (docs/trace.md)\n"
+        "  --screenshot FILE@TIME   save a PNG of the board (the window, or the same drawing\n"
+        "                           off-screen when headless) at virtual TIME; repeatable\n"
         "  --stats                  print execution statistics at exit\n"
         "  --verbose, --quiet       more or fewer log messages on stderr\n"
         "  --help                   this text\n"
@@ -217,6 +221,20 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
                 return -1;
             o->wifi_profiles = (int)v;
             break;
+        case OPT_SCREENSHOT: {
+            if (o->nscreenshots == OPT_MAX_SCREENSHOTS) {
+                snprintf(err, errlen, "--screenshot: at most %d screenshots", OPT_MAX_SCREENSHOTS);
+                return -1;
+            }
+            char *at = strrchr(optarg, '@');
+            if (!at || at == optarg || parse_duration(at + 1, &o->screenshots[o->nscreenshots].at)) {
+                snprintf(err, errlen, "--screenshot %s: expected FILE@TIME, e.g. board.png@3s", optarg);
+                return -1;
+            }
+            *at = '\0';
+            o->screenshots[o->nscreenshots++].path = optarg;
+            break;
+        }
         case OPT_HEADLESS: o->headless = true; break;
         case OPT_RUN_FOR:
             if (parse_duration(optarg, &o->run_for) || o->run_for == 0) {

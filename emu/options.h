@@ -13,6 +13,7 @@
 
 #define OPT_MAX_LOADS 8
 #define OPT_MAX_PRESSES 32
+#define OPT_MAX_SCREENSHOTS 8
 
 enum button_id { BUTTON_MODE = 0, BUTTON_RESET = 1 };
 
@@ -28,6 +29,11 @@ struct press_spec {
     uint64_t hold;  /* cycles */
 };
 
+struct screenshot_spec {
+    const char *path;
+    uint64_t at; /* cycles */
+};
+
 struct options {
     struct load_spec loads[OPT_MAX_LOADS];
     int nloads;
@@ -41,6 +47,8 @@ struct options {
     struct press_spec presses[OPT_MAX_PRESSES];
     int npresses;
     int wifi_profiles;
+    struct screenshot_spec screenshots[OPT_MAX_SCREENSHOTS];
+    int nscreenshots;
     bool headless;
     uint64_t run_for; /* cycles; 0 = until the guest exits */
     enum pacing pacing;
