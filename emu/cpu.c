@@ -399,6 +399,171 @@ static void loop_watch_stop(struct machine *m)
 {
     m->watch_addr = WATCH_NONE;
     m->sim.time_frozen = false;
+    m->recording = false;
+}
+
+/* Skip to `until` (<= the next event) and replay the refresh writes the skipped passes would have made. */
+static void loop_skip_to(struct machine *m, uint64_t until)
+{
+    struct sim *sim = &m->sim;
+    if (until > sim->clock.now) {
+        m->stats.idle_cycles += until - sim->clock.now;
+        sim->clock.now = until;
+    }
+    for (int i = 0; i < sim->nrefresh; i++)
+        sim->refresh[i].fn(sim->refresh[i].opaque);
+    sim->nrefresh = 0;
+    m->stats.loop_skips++;
+}
+
+/*
+ * A proven idle loop that read a time source may end on its own before the
+ * next event (a timeout, a microsecond delay). Find when: speculative passes
+ * run with the time sources frozen at a candidate time, from the proven state
+ * S, along the proven block path. A pass that leaves at the first block off
+ * the path is stopped before that block runs; a pass that comes back changed
+ * is undone (registers and SRAM restored). A binary search between the proven
+ * time and the next event finds the last instant at which the loop is still
+ * idle; time jumps there and the loop then ends by itself, at its own time.
+ */
+static void search_restore(struct machine *m, bool redirect)
+{
+    static const int ids[IDLE_REGS] = {
+        UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
+        UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
+        UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
+        UC_ARM_REG_XPSR,
+    };
+    void *ptrs[IDLE_REGS];
+    for (int i = 0; i < IDLE_REGS; i++)
+        ptrs[i] = &m->watch_regs[i];
+    uc_reg_write_batch(m->uc, (int *)ids, ptrs, IDLE_REGS);
+    memcpy(m->sram, m->watch_ram, SRAM_SIZE);
+    if (redirect)
+        wr(m, UC_ARM_REG_PC, m->search_head | 1u); /* the off-path block does not run */
+}
+
+static void search_probe(struct machine *m, uint64_t t)
+{
+    struct sim *sim = &m->sim;
+    m->search_t = t;
+    m->probing = true;
+    m->probe_pos = 0;
+    m->probe_second = false;
+    m->search_restart = false;
+    sim->time_frozen = true;
+    sim->frozen_now = t;
+    sim->volatile_read = false;
+    sim->mmio_written = false;
+    sim->attention = true;
+}
+
+static void search_finish(struct machine *m)
+{
+    if (m->sim.log_level >= LOG_DEBUG)
+        sim_log(&m->sim, LOG_DEBUG, "search at 0x%08x ends: idle until %llu (now %llu, deadline %llu)",
+                m->search_head, (unsigned long long)m->search_lo, (unsigned long long)m->sim.clock.now,
+                (unsigned long long)m->sim.clock.deadline);
+    m->probing = false;
+    m->search_restart = false;
+    m->sim.time_frozen = false;
+    loop_skip_to(m, m->search_lo);
+    m->stats.timed_searches++;
+}
+
+/* A probe ended; `at_head`: the CPU is at the loop head in the proven state (else it was sent back there). */
+static void search_next(struct machine *m, bool idle_at_t, bool at_head)
+{
+    if (idle_at_t)
+        m->search_lo = m->search_t;
+    else
+        m->search_hi = m->search_t;
+    m->probing = false;
+    if (m->search_hi - m->search_lo <= m->search_granule) {
+        if (at_head) {
+            search_finish(m);
+        } else {
+            m->search_restart = true; /* finish once back at the head */
+            m->search_t = m->search_lo;
+            m->search_finishing = true;
+        }
+        return;
+    }
+    uint64_t t = m->search_lo + (m->search_hi - m->search_lo) / 2;
+    if (at_head) {
+        search_probe(m, t);
+    } else {
+        m->search_t = t;
+        m->search_restart = true;
+        m->search_finishing = false;
+        m->sim.attention = true;
+    }
+}
+
+static void capture_probe(struct machine *m)
+{
+    capture_idle_regs(m, m->probe_regs);
+    memcpy(m->probe_ram, m->sram, SRAM_SIZE);
+}
+
+/* Every block of a speculative pass comes here. Returns true if this block must not run. */
+static bool search_step(struct machine *m, uint32_t addr)
+{
+    struct sim *sim = &m->sim;
+    if (m->search_restart) {
+        m->search_restart = false;
+        if (addr != m->search_head) { /* cannot happen: we sent the CPU to the head */
+            sim->time_frozen = false;
+            return false;
+        }
+        if (m->search_finishing) {
+            m->search_finishing = false;
+            search_finish(m);
+        } else {
+            search_probe(m, m->search_t);
+        }
+        return false;
+    }
+    if (sim->clock.now >= sim->clock.deadline || m->watch_gen != m->ff_gen) {
+        /* no time left for speculation: back to the proven state, idle until search_lo */
+        bool at_head = addr == m->search_head;
+        search_restore(m, !at_head);
+        search_finish(m);
+        return !at_head;
+    }
+    if (sim->mmio_written || sim->volatile_read) {
+        /* a block with an effect ran: nothing can undo it; carry on from here, unfrozen */
+        m->probing = false;
+        sim->time_frozen = false;
+        return false;
+    }
+    if (m->probe_pos >= m->path_len || addr != m->path[m->probe_pos]) {
+        search_restore(m, true); /* off the path: this block does not run */
+        search_next(m, false, false);
+        return true;
+    }
+    if (++m->probe_pos < m->path_len)
+        return false;
+    /* back at the head after one pass at frozen time t */
+    if (!m->probe_second) {
+        capture_probe(m);
+        m->probe_second = true;
+        m->probe_pos = 0;
+        return false;
+    }
+    uint32_t regs[IDLE_REGS];
+    capture_idle_regs(m, regs);
+    bool idle = memcmp(regs, m->probe_regs, sizeof regs) == 0 &&
+                memcmp(m->sram, m->probe_ram, SRAM_SIZE) == 0;
+    if (idle) {
+        /* the loop's fixed point at time t becomes the proven state */
+        memcpy(m->watch_regs, regs, sizeof regs);
+        memcpy(m->watch_ram, m->sram, SRAM_SIZE);
+    } else {
+        search_restore(m, false); /* at the head: this block runs from the proven state */
+    }
+    search_next(m, idle, true);
+    return false;
 }
 
 static void loop_watch_arm(struct machine *m, uint32_t addr, enum watch_phase phase)
@@ -412,6 +577,7 @@ static void loop_watch_arm(struct machine *m, uint32_t addr, enum watch_phase ph
         m->sim.nrefresh = 0;
     if (phase == WATCH_ARM_ON_HIT) {
         m->sim.time_frozen = false;
+        m->recording = false;
         return;
     }
     if (!m->sim.time_frozen) {
@@ -421,6 +587,15 @@ static void loop_watch_arm(struct machine *m, uint32_t addr, enum watch_phase ph
     if (phase == WATCH_COMPARE) {
         capture_idle_regs(m, m->watch_regs);
         memcpy(m->watch_ram, m->sram, SRAM_SIZE);
+        /* record the pass's block path: a later speculative pass must follow it */
+        m->sim.time_read = false;
+        m->path_len = 0;
+        m->path_overflow = false;
+        m->recording = true;
+        m->pass_start = m->sim.clock.now;
+        m->sim.attention = true;
+    } else {
+        m->recording = false;
     }
 }
 
@@ -457,21 +632,31 @@ static void loop_watch_hit(struct machine *m, uint32_t addr)
         loop_watch_move(m); /* not a fixed point here: try another point of the loop */
         return;
     }
+    bool timed = sim->time_read && !m->path_overflow && m->path_len > 0;
+    uint64_t proven_at = sim->frozen_now;
+    uint64_t pass_cycles = sim->clock.now - m->pass_start;
     loop_watch_stop(m);
     m->last_loop_head = addr;
     m->last_loop_skip = sim->clock.now;
     if (sim->clock.deadline == UINT64_MAX) {
         m->idle_forever = true;
         sim->attention = true;
-    } else if (sim->clock.deadline > sim->clock.now) {
-        m->stats.idle_cycles += sim->clock.deadline - sim->clock.now;
-        sim->clock.now = sim->clock.deadline;
+        return;
     }
-    /* the skipped passes would have gone on refreshing (watchdog reloads) until now */
-    for (int i = 0; i < sim->nrefresh; i++)
-        sim->refresh[i].fn(sim->refresh[i].opaque);
-    sim->nrefresh = 0;
-    m->stats.loop_skips++;
+    if (!timed) {
+        loop_skip_to(m, sim->clock.deadline);
+        return;
+    }
+    /* it read the time: find when it stops being idle, trying the far end first */
+    m->search_head = addr;
+    m->search_lo = proven_at;
+    m->search_hi = sim->clock.deadline;
+    m->search_granule = pass_cycles > 8 ? pass_cycles : 8;
+    if (m->search_hi <= m->search_lo + m->search_granule) {
+        loop_skip_to(m, sim->clock.deadline);
+        return;
+    }
+    search_probe(m, m->search_hi - 1);
 }
 
 /* Events ran and the core is in Thread mode at `addr`: start watching for an idle loop. */
@@ -567,16 +752,35 @@ static bool update_unaligned_trap(struct machine *m)
     return true;
 }
 
-static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
+static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     struct sim *sim = &m->sim;
     cpu_flush_pending_stores(m);
 
+    if (m->probing || m->search_restart) {
+        if (search_step(m, addr)) {
+            sim->clock.now -= b->info.count; /* redirected: the block does not run */
+            return;
+        }
+        if (m->probing || m->search_restart)
+            return; /* no events, no interrupts while speculating */
+    }
+    if (m->recording) {
+        if (m->path_len < MAX_PATH)
+            m->path[m->path_len++] = addr;
+        else
+            m->path_overflow = true;
+        sim->attention = true;
+    }
+
     if (b->idle_candidate)
         idle_check(m, addr, b);
 
-    if (addr == m->watch_addr)
+    if (addr == m->watch_addr) {
         loop_watch_hit(m, addr);
+        if (m->probing)
+            return; /* the speculative pass starts with this very block */
+    }
 
     if (sim->clock.now >= sim->clock.deadline) {
         sim->time_frozen = false;
@@ -630,6 +834,14 @@ static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry
             wr(m, UC_ARM_REG_PC, addr | 1u);
         }
     }
+}
+
+/* Recording a loop's path and speculating both need to see every block. */
+static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
+{
+    block_slow_path_inner(m, addr, b);
+    if (m->recording || m->probing || m->search_restart)
+        m->sim.attention = true;
 }
 
 static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
@@ -822,10 +1034,11 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
 
     m->blocks = calloc(BLOCK_CACHE_SIZE, sizeof *m->blocks);
     m->watch_ram = malloc(SRAM_SIZE);
+    m->probe_ram = malloc(SRAM_SIZE);
     m->watch_addr = WATCH_NONE;
     m->last_loop_head = WATCH_NONE;
     m->sim.time_frozen = false;
-    if (!m->blocks || !m->watch_ram) {
+    if (!m->blocks || !m->watch_ram || !m->probe_ram) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -857,6 +1070,8 @@ void cpu_close(struct machine *m)
     m->blocks = NULL;
     free(m->watch_ram);
     m->watch_ram = NULL;
+    free(m->probe_ram);
+    m->probe_ram = NULL;
 }
 
 /* Reset the core registers from any state, including unprivileged Thread mode. */
@@ -882,6 +1097,7 @@ void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
     m->ff_addr = 0;
     m->watch_addr = WATCH_NONE;
     m->sim.time_frozen = false;
+    m->probing = m->search_restart = m->recording = false;
     if (m->unalign_hooked) { /* CCR resets: the trap is off */
         uc_hook_del(m->uc, m->h_unaligned);
         m->unalign_hooked = false;

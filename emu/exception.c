@@ -175,6 +175,7 @@ void exc_take(struct machine *m, int exc, uint32_t return_address)
     wr(m, UC_ARM_REG_LR, exc_return);
     m->sim.clock.now += CYCLES_ENTRY;
     m->sim.time_frozen = false; /* handlers see true time; a loop watch ends with the event */
+    m->probing = m->search_restart = false;
     if (m->sim.log_level >= LOG_DEBUG)
         sim_log(&m->sim, LOG_DEBUG, "exception %d taken (VTOR 0x%08x), return to 0x%08x, sp 0x%08x", exc,
                 m->nvic.vtor, return_address, frameptr);

@@ -69,6 +69,7 @@ struct hole {
 
 #define IDLE_REGS 16
 #define LOOP_HEADS 8
+#define MAX_PATH 256
 #define SYSMEM_MAP_SIZE 0xC00u /* system memory (2 KiB) + option bytes (1 KiB page) */
 
 struct machine_stats {
@@ -77,6 +78,7 @@ struct machine_stats {
     uint64_t tail_chains;
     uint64_t idle_skips;   /* busy-wait loops fast-forwarded */
     uint64_t loop_skips;   /* whole idle loops fast-forwarded */
+    uint64_t timed_searches; /* of those, loops that read the time and were searched for their end */
     uint64_t idle_cycles;  /* cycles skipped that way or in WFI */
     uint64_t emu_starts;
 };
@@ -123,6 +125,17 @@ struct machine {
     uint32_t watch_addr;   /* loop head being watched, 1 = none (no block starts at an odd address) */
     int watch_phase;
     int watch_moves;
+    /* the block path of the proving pass, and the speculative search for a timed loop's end */
+    bool recording, path_overflow;
+    uint32_t path[MAX_PATH];
+    int path_len;
+    uint64_t pass_start;
+    bool probing, search_restart, search_finishing, probe_second;
+    int probe_pos;
+    uint32_t probe_regs[IDLE_REGS];
+    uint8_t *probe_ram;
+    uint32_t search_head;
+    uint64_t search_lo, search_hi, search_t, search_granule;
     uint32_t last_loop_head;   /* the loop head that proved idle last, and when */
     uint64_t last_loop_skip;
     uint64_t watch_gen;

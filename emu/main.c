@@ -25,9 +25,9 @@ static void print_stats(struct machine *m, double wall)
     fprintf(stderr,
             "spark-emu: virtual %.6f s in %.3f s wall (%.1fx real time); %" PRIu64
             " exceptions, %" PRIu64 " tail-chains, %" PRIu64 " busy-wait skips, %" PRIu64
-            " idle-loop skips, %.1f%% of time skipped, %" PRIu64
+            " idle-loop skips (%" PRIu64 " timed), %.1f%% of time skipped, %" PRIu64
             " CPU slices\n",
-            virt, wall, wall > 0 ? virt / wall : 0.0, s->exceptions, s->tail_chains, s->idle_skips, s->loop_skips,
+            virt, wall, wall > 0 ? virt / wall : 0.0, s->exceptions, s->tail_chains, s->idle_skips, s->loop_skips, s->timed_searches,
             m->sim.clock.now ? 100.0 * (double)s->idle_cycles / (double)m->sim.clock.now : 0.0,
             s->emu_starts);
 }

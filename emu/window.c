@@ -76,6 +76,7 @@ struct panel_snapshot panel_read(struct panel *p)
 #define PIN_ROW_BOTTOM_Y (BOARD_CY + UM_TO_PX(PIN_ROW_SPACING_UM / 2))
 #define PIN_PAD_RADIUS 11
 #define PIN_HOLE_RADIUS 6
+#define PIN_FRAME_INSET 3 /* silkscreen frame around a header row */
 #define PIN_LABEL_GAP 4
 
 /* Header rows, counted from the USB end. */
@@ -138,6 +139,7 @@ static const char *const PIN_NAMES_BOTTOM[PINS_PER_ROW] = {
 #define USER_LED_W 18
 #define USER_LED_H 10
 #define USER_LED_GLOW_RADIUS 26
+#define USER_LED_BELOW_LABEL 12
 
 /* CC3000 module can at the far end. */
 #define CC3000_X 462
@@ -206,6 +208,7 @@ static const struct rgb COLOUR_WHITE = {255, 255, 255};
 #define FONT_LAST 126
 #define FONT_COLUMNS 5
 #define FONT_ROWS 9
+#define FONT_CAP_ROWS 7 /* height of capitals and digits, for centring */
 #define FONT_ADVANCE (FONT_COLUMNS + 1)
 #define FONT_LEFT_BIT 0x10u
 
@@ -393,7 +396,7 @@ static int text_width(const char *s, int scale)
     return n == 0 ? 0 : (int)n * FONT_ADVANCE * scale - scale;
 }
 
-/* Draws s with its top-left at (x, y); returns the x just after it. */
+/* Draws s with its top-left at (x, y); returns where a next character would start. */
 static int draw_text(SDL_Renderer *r, int x, int y, int scale, struct rgb c, const char *s)
 {
     use_colour(r, c);
@@ -489,14 +492,14 @@ static int pin_x(int index)
 
 static void draw_header_row(SDL_Renderer *r, int row_y, const char *const names[PINS_PER_ROW], bool labels_below)
 {
-    int left = pin_x(0) - PIN_PAD_RADIUS - 3, right = pin_x(PINS_PER_ROW - 1) + PIN_PAD_RADIUS + 3;
-    outline_rect(r, left, row_y - PIN_PAD_RADIUS - 3, right - left + 1, 2 * PIN_PAD_RADIUS + 7, COLOUR_SILKSCREEN);
+    int frame = PIN_PAD_RADIUS + PIN_FRAME_INSET;
+    int left = pin_x(0) - frame, right = pin_x(PINS_PER_ROW - 1) + frame;
+    outline_rect(r, left, row_y - frame, right - left + 1, 2 * frame + 1, COLOUR_SILKSCREEN);
     for (int i = 0; i < PINS_PER_ROW; i++) {
         int x = pin_x(i);
         fill_circle_colour(r, x, row_y, PIN_PAD_RADIUS, COLOUR_PAD);
         fill_circle_colour(r, x, row_y, PIN_HOLE_RADIUS, COLOUR_HOLE);
-        int label_y = labels_below ? row_y + PIN_PAD_RADIUS + PIN_LABEL_GAP + 3
-                                   : row_y - PIN_PAD_RADIUS - PIN_LABEL_GAP - 3 - FONT_ROWS + 2;
+        int label_y = labels_below ? row_y + frame + PIN_LABEL_GAP : row_y - frame - PIN_LABEL_GAP - FONT_CAP_ROWS;
         draw_text_centred(r, x, label_y, 1, COLOUR_SILKSCREEN, names[i]);
     }
 }
@@ -561,7 +564,7 @@ static void draw_flash(SDL_Renderer *r)
         SDL_RenderFillRects(r, leads, 2);
     }
     fill_rect(r, FLASH_X, FLASH_Y, FLASH_W, FLASH_H, COLOUR_CHIP);
-    draw_text_centred(r, FLASH_X + FLASH_W / 2, FLASH_Y + (FLASH_H - 7) / 2, 1, COLOUR_CHIP_TEXT, "SST25");
+    draw_text_centred(r, FLASH_X + FLASH_W / 2, FLASH_Y + (FLASH_H - FONT_CAP_ROWS) / 2, 1, COLOUR_CHIP_TEXT, "SST25");
 }
 
 static void draw_cc3000(SDL_Renderer *r)
@@ -585,7 +588,7 @@ static void draw_button(SDL_Renderer *r, int y, bool pressed, const char *label)
         fill_circle_colour(r, cx, cy, BUTTON_ACTUATOR_RADIUS, COLOUR_ACTUATOR_RIM);
         fill_circle_colour(r, cx, cy + 1, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR);
     }
-    int label_y = cy - (7 * BUTTON_LABEL_SCALE) / 2;
+    int label_y = cy - (FONT_CAP_ROWS * BUTTON_LABEL_SCALE) / 2;
     draw_text(r, BUTTON_LABEL_X, label_y, BUTTON_LABEL_SCALE, pressed ? COLOUR_PRESSED : COLOUR_SILKSCREEN, label);
 }
 
@@ -611,7 +614,8 @@ static void draw_rgb_led(const struct painter *pt, const struct panel_snapshot *
 
 static void draw_user_led(const struct painter *pt, bool lit)
 {
-    int cx = pin_x(PIN_D7_INDEX), cy = PIN_ROW_TOP_Y + PIN_PAD_RADIUS + PIN_LABEL_GAP + 3 + FONT_ROWS + 10;
+    int label_bottom = PIN_ROW_TOP_Y + PIN_PAD_RADIUS + PIN_FRAME_INSET + PIN_LABEL_GAP + FONT_CAP_ROWS;
+    int cx = pin_x(PIN_D7_INDEX), cy = label_bottom + USER_LED_BELOW_LABEL;
     fill_rect(pt->r, cx - USER_LED_W / 2, cy - USER_LED_H / 2, USER_LED_W, USER_LED_H,
               lit ? COLOUR_USER_LED_ON : COLOUR_USER_LED_OFF);
     if (lit)
@@ -659,7 +663,7 @@ static void draw_status_line(SDL_Renderer *r, const struct panel_snapshot *s)
     int gap = STATUS_GAP * scale / STATUS_TEXT_SCALE;
     int swatch = SWATCH * scale / STATUS_TEXT_SCALE;
     int swatch_gap = SWATCH_GAP * scale / STATUS_TEXT_SCALE;
-    int y = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - 7 * scale) / 2;
+    int y = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - FONT_CAP_ROWS * scale) / 2;
     int x = draw_text(r, MARGIN, y, scale, COLOUR_TEXT, time_text) + gap;
     outline_rect(r, x - 1, y - 1, swatch + 2, swatch + 2, COLOUR_TEXT_DIM);
     fill_rect(r, x, y, swatch, swatch, led_colour(s));
@@ -751,7 +755,8 @@ int panel_render_png(const struct panel_snapshot *s, const char *path, char *err
 struct window {
     SDL_Window *win;
     struct painter painter;
-    struct panel_snapshot shown; /* what is on screen, for redraws and screenshots */
+    struct panel_snapshot latest; /* read at the last poll, drawn or not */
+    struct panel_snapshot shown;  /* what is on screen */
     struct panel_controls shown_controls;
     bool drawn_once, exposed;
     uint64_t next_frame_ms;
@@ -762,11 +767,40 @@ struct window {
     int mode_queued;
 };
 
+static bool has_value(const char *env)
+{
+    return env && *env;
+}
+
 int window_open(struct window **out, const char *title, char *err, size_t errlen)
 {
     *out = NULL;
+    /* SDL 2.26 backs a window surface with a GL texture by default, which loads
+     * Mesa (llvmpipe threads) even for the software renderer. Plain X11 images
+     * are all a 640x360 panel needs, and they work on any X server. The
+     * environment variable SDL_FRAMEBUFFER_ACCELERATION still overrides this. */
+    SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0");
+    /*
+     * With no display SDL falls back to its invisible "offscreen" driver and
+     * reports success; a window nobody can see is no window. A driver the user
+     * names in SDL_VIDEODRIVER is taken as asked, invisible or not.
+     */
+    const char *forced = getenv("SDL_VIDEODRIVER");
+    bool driver_forced = has_value(forced);
+    if (!driver_forced && !has_value(getenv("DISPLAY")) && !has_value(getenv("WAYLAND_DISPLAY"))) {
+        set_err(err, errlen, "window: no display (DISPLAY and WAYLAND_DISPLAY are unset)");
+        return -1;
+    }
     if (SDL_InitSubSystem(SDL_INIT_VIDEO) != 0) {
-        set_err(err, errlen, "window: no display usable (%s); run headless or set DISPLAY", SDL_GetError());
+        set_err(err, errlen, "window: no display usable: %s", SDL_GetError());
+        return -1;
+    }
+    const char *driver = SDL_GetCurrentVideoDriver();
+    if (!driver_forced && driver && (strcmp(driver, "offscreen") == 0 || strcmp(driver, "dummy") == 0)) {
+        set_err(err, errlen, "window: no display usable (SDL found only its '%s' video driver)", driver);
+        SDL_QuitSubSystem(SDL_INIT_VIDEO);
+        if (SDL_WasInit(SDL_INIT_EVERYTHING) == 0)
+            SDL_Quit();
         return -1;
     }
     struct window *w = calloc(1, sizeof *w);
@@ -930,6 +964,18 @@ static bool same_snapshot(const struct panel_snapshot *a, const struct panel_sna
            a->running == b->running && strncmp(a->status, b->status, sizeof a->status) == 0;
 }
 
+/* Draws the newest state the window knows and puts it on screen. */
+static void show_latest(struct window *w)
+{
+    struct panel_controls controls = {mode_held(w), reset_held(w)};
+    draw_panel(&w->painter, &w->latest, &controls);
+    SDL_RenderPresent(w->painter.r);
+    w->shown = w->latest;
+    w->shown_controls = controls;
+    w->drawn_once = true;
+    w->exposed = false;
+}
+
 bool window_poll(struct window *w, struct panel *p)
 {
     if (!w->quit) {
@@ -955,7 +1001,7 @@ bool window_poll(struct window *w, struct panel *p)
         memmove(w->mode_queue, w->mode_queue + 1, sizeof w->mode_queue[0] * (size_t)(w->mode_queued - 1));
         w->mode_queued--;
     }
-    struct panel_snapshot snap = p->snap;
+    w->latest = p->snap;
     pthread_mutex_unlock(&p->lock);
     if (w->quit)
         return false;
@@ -965,15 +1011,10 @@ bool window_poll(struct window *w, struct panel *p)
         return true;
     w->next_frame_ms = now + FRAME_MS;
     struct panel_controls controls = {mode_held(w), reset_held(w)};
-    if (w->drawn_once && !w->exposed && same_snapshot(&snap, &w->shown) &&
+    if (w->drawn_once && !w->exposed && same_snapshot(&w->latest, &w->shown) &&
         controls.mode_held == w->shown_controls.mode_held && controls.reset_held == w->shown_controls.reset_held)
         return true;
-    draw_panel(&w->painter, &snap, &controls);
-    SDL_RenderPresent(w->painter.r);
-    w->shown = snap;
-    w->shown_controls = controls;
-    w->drawn_once = true;
-    w->exposed = false;
+    show_latest(w);
     return true;
 }
 
@@ -991,11 +1032,21 @@ int window_screenshot(struct window *w, const char *path, char *err, size_t errl
         set_err(err, errlen, "window: screenshot: out of memory");
         return -1;
     }
-    /* Redraw what is shown: after a present the back buffer's content is undefined. */
-    draw_panel(&w->painter, &w->shown, &w->shown_controls);
+    /*
+     * Draw again rather than read what was presented: after a present the back
+     * buffer's content is undefined. The drawing is the newest snapshot the
+     * last poll read, even if frame pacing had not put it on screen yet, so a
+     * caller that publishes, polls and then saves gets what it published; the
+     * same picture is then presented, so the file and the screen agree.
+     */
+    struct panel_controls controls = {mode_held(w), reset_held(w)};
+    draw_panel(&w->painter, &w->latest, &controls);
     SDL_Rect area = {0, 0, CANVAS_WIDTH, CANVAS_HEIGHT};
     int rc = SDL_RenderReadPixels(w->painter.r, &area, SDL_PIXELFORMAT_RGB24, rgb, CANVAS_WIDTH * 3);
     SDL_RenderPresent(w->painter.r);
+    w->shown = w->latest;
+    w->shown_controls = controls;
+    w->drawn_once = true;
     if (rc != 0) {
         set_err(err, errlen, "window: screenshot: cannot read the window's pixels: %s", SDL_GetError());
         free(rgb);
