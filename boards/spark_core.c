@@ -228,6 +228,17 @@ static char *default_state_dir(void)
     return path_join(home && *home ? home : "/tmp", ".local/state/spark-emu");
 }
 
+/* The project's boot ROM: $SPARK_EMU_BOOTROM, else the build tree's, else the installed one. */
+static const char *bootrom_path(void)
+{
+    const char *env = getenv("SPARK_EMU_BOOTROM");
+    if (env && *env)
+        return env;
+    if (access(SPARK_EMU_BOOTROM_BUILD, R_OK) == 0)
+        return SPARK_EMU_BOOTROM_BUILD;
+    return SPARK_EMU_BOOTROM_INSTALLED;
+}
+
 static char *default_firmware_path(void)
 {
     const char *env = getenv("SPARK_EMU_FIRMWARE_DIR");
@@ -617,8 +628,24 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
         goto fail;
     bool fresh = !int_path || access(int_path, F_OK) != 0;
 
-    /* the default firmware on a fresh state: Tinker from the npm cache */
-    if (fresh && !have_fw && !have_bl && nloads == 0) {
+    /* defaults on a fresh state: the project's boot ROM, and Tinker from the npm cache */
+    bool user_bl = have_bl;
+    if (fresh && !have_bl && !opt->bootloader_none && nloads == 0) {
+        const char *rom = bootrom_path();
+        if (access(rom, R_OK) != 0) {
+            snprintf(err, errlen,
+                     "the project's boot ROM %s is missing (build it with ninja, set SPARK_EMU_BOOTROM, "
+                     "or give --bootloader FILE or --bootloader none)",
+                     rom);
+            goto fail;
+        }
+        if (load_checked(rom, FLASH_BASE, &bl_img, err, errlen))
+            goto fail;
+        have_bl = true;
+        if (check_core_image(&bl_img, FLASH_BASE, BOOTLOADER_END, "bootloader", err, errlen))
+            goto fail;
+    }
+    if (fresh && !have_fw && !user_bl && nloads == 0) {
         fw_default = default_firmware_path();
         if (access(fw_default, R_OK) != 0) {
             snprintf(err, errlen,

@@ -1,0 +1,9 @@
+#!/bin/sh
+# run.sh - set everything up, then run the emulator on its default images
+# (the project's boot ROM and Tinker from the npm cache). Extra arguments go to
+# spark-emu, e.g. tools/run.sh --run-for 10s. Without a display it runs headless
+# and prints the LED's colour changes.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/tools/setup.sh"
+exec "${SPARK_EMU_BUILD:-$top/build}/spark-emu" "$@"

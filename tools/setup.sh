@@ -1,0 +1,29 @@
+#!/bin/sh
+# setup.sh - make this checkout ready to run and test on Debian: install the
+# packages that are missing, fetch the public Core firmware into the cache,
+# configure and build. Idempotent; works as root or with sudo; needs no display.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${SPARK_EMU_BUILD:-$top/build}
+
+PKGS="meson ninja-build pkg-config gcc libc6-dev libunicorn-dev libsdl2-dev libelf-dev libcmocka-dev
+gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm xvfb xauth python3"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ -n "$missing" ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "setup: installing$missing" >&2
+    $sudo apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing >&2
+fi
+
+"$top/tools/fetch-firmware.sh" >/dev/null
+
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" "$top" >&2
+fi
+ninja -C "$build" >&2
