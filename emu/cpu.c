@@ -1011,8 +1011,9 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
         snprintf(err, errlen, "cannot map memory: %s", uc_strerror(e));
         return -1;
     }
+    /* uc_ctl_get_cpu_model() shifts 2 << 30 in an int (undefined); build the same request unsigned */
     int model = -1;
-    uc_ctl_get_cpu_model(m->uc, &model);
+    uc_ctl(m->uc, (uc_control_type)(UC_CTL_CPU_MODEL | (1u << 26) | ((unsigned)UC_CTL_IO_READ << 30)), &model);
     if (model != UC_CPU_ARM_CORTEX_M3) {
         snprintf(err, errlen, "Unicorn gave CPU model %d, not a Cortex-M3", model);
         return -1;
