@@ -57,11 +57,44 @@ const struct bus_window *bus_find(const struct bus *bus, uint32_t addr)
     return NULL;
 }
 
+/* STM32F103 blocks that exist on the chip but are not modelled (RM0008 memory map) */
+static const struct {
+    uint32_t base;
+    const char *name;
+} unmodelled[] = {
+    {0x40002C00u, "WWDG"},   {0x40004800u, "USART3"}, {0x40005400u, "I2C1"}, {0x40005800u, "I2C2"},
+    {0x40005C00u, "USB"},    {0x40006000u, "USB/CAN SRAM"}, {0x40006400u, "bxCAN"},
+};
+
+static const char *unmodelled_block(uint32_t addr, uint32_t *offset)
+{
+    for (size_t i = 0; i < sizeof unmodelled / sizeof unmodelled[0]; i++)
+        if (addr - unmodelled[i].base < 0x400u) {
+            *offset = addr - unmodelled[i].base;
+            return unmodelled[i].name;
+        }
+    *offset = addr;
+    return NULL;
+}
+
+static void warn_no_block(struct bus *bus, uint32_t addr, bool write)
+{
+    uint32_t offset;
+    const char *name = unmodelled_block(addr, &offset);
+    char what[80];
+    snprintf(what, sizeof what, "(0x%08x) is not modelled (%s)", addr, write ? "write ignored" : "reads 0");
+    if (name)
+        sim_warn_once(bus->sim, name, offset, write, what);
+    else
+        sim_warn_once(bus->sim, "bus", addr, write,
+                      write ? "is reserved: no block there (write ignored)" : "is reserved: no block there (reads 0)");
+}
+
 uint32_t bus_periph_read(struct bus *bus, uint32_t addr, unsigned size)
 {
     const struct bus_window *w = bus_find(bus, addr);
     if (!w || !w->ops->read) {
-        sim_warn_once(bus->sim, "bus", addr, false, "hits no modelled block, reads 0");
+        warn_no_block(bus, addr, false);
         return 0;
     }
     return w->ops->read(w->opaque, addr - w->base, size);
@@ -71,7 +104,7 @@ void bus_periph_write(struct bus *bus, uint32_t addr, uint32_t value, unsigned s
 {
     const struct bus_window *w = bus_find(bus, addr);
     if (!w || !w->ops->write) {
-        sim_warn_once(bus->sim, "bus", addr, true, "hits no modelled block, ignored");
+        warn_no_block(bus, addr, true);
         return;
     }
     w->ops->write(w->opaque, addr - w->base, value, size);
