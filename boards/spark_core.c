@@ -78,6 +78,7 @@ struct spark_core {
 
     /* what the board shows */
     bool usb_attached, user_led;
+    bool nrst_low; /* the RESET button holds NRST low */
     uint8_t rgb[3];
 
     /* headless LED summary, one line whenever the pattern of the last second changes */
@@ -366,12 +367,23 @@ static void mode_button_line(void *opaque, int n, bool level)
         stm32_gpio_pin_release(&b->soc.gpio[GPIO_PORT_B], PIN_MODE);
 }
 
+/*
+ * NRST: pressing RESET resets the chip and holds it in reset; the core starts
+ * from its reset vector when the button is released.
+ */
 static void reset_button_line(void *opaque, int n, bool level)
 {
     struct spark_core *b = opaque;
     (void)n;
-    if (!level)
+    if (!level && !b->nrst_low) {
+        b->nrst_low = true;
+        b->m.held_in_reset = true;
         sim_request_reset(&b->m.sim, RESET_PIN);
+    } else if (level && b->nrst_low) {
+        b->nrst_low = false;
+        b->m.held_in_reset = false;
+        b->m.sim.attention = true;
+    }
 }
 
 static void usb_disc_line(void *opaque, int n, bool level)

@@ -292,6 +292,11 @@ int machine_run(struct machine *m, uint64_t run_for)
             m->sleeping = true;
             m->sleep_is_wfe = false;
         }
+        if (m->held_in_reset) {
+            if (!idle_until_event(m) && !(m->wait_for_input && m->wait_for_input(m)))
+                break; /* held in reset, and nothing will ever release it */
+            continue;
+        }
         if (m->locked_up || m->sleeping || m->idle_forever) {
             if (m->sleeping && !m->locked_up && (exc_wfi_wakeup(m) || (m->sleep_is_wfe && m->event_register))) {
                 m->sleeping = false;

@@ -157,6 +157,7 @@ struct machine {
     bool sleep_on_exit;    /* SCR.SLEEPONEXIT fired: sleep at the next block */
     bool event_register;   /* WFE/SEV event register */
     bool locked_up;
+    bool held_in_reset;    /* NRST held low: the core does not run */
     bool exit_requested;
     int exit_status;
     uint64_t run_until;    /* virtual cycle at which --run-for ends, or UINT64_MAX */
