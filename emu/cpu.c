@@ -51,6 +51,16 @@ uint32_t cpu_pc(struct machine *m)
     return rd(m, UC_ARM_REG_PC);
 }
 
+/* r0-r15 as the decoder wants them, with `pc` as r15. */
+static void read_core_regs(struct machine *m, uint32_t regs[16], uint32_t pc)
+{
+    for (int i = 0; i < 13; i++)
+        regs[i] = rd(m, UC_ARM_REG_R0 + i);
+    regs[13] = rd(m, UC_ARM_REG_SP);
+    regs[14] = rd(m, UC_ARM_REG_LR);
+    regs[15] = pc;
+}
+
 /* Host bytes of guest code at [addr, addr+size), or NULL. */
 static const uint8_t *code_ptr(struct machine *m, uint32_t addr, uint32_t size)
 {
@@ -234,40 +244,23 @@ static void mmio_ppb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64
     bus_periph_write(&m->bus, addr, (uint32_t)value, size);
 }
 
-static uint64_t mmio_periph_bb_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
+/* The two bit-band aliases: each word of the alias is one bit of its region (ARMv7-M B3.1.3). */
+static uint64_t mmio_bitband_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
 {
-    struct machine *m = user;
+    struct bitband *bb = user;
     (void)uc;
     (void)size;
-    return bus_bitband_read(&m->bus, PERIPH_BB_BASE, PERIPH_BASE, PERIPH_BB_BASE + (uint32_t)offset);
+    return bus_bitband_read(&bb->m->bus, bb->alias_base, bb->region_base, bb->alias_base + (uint32_t)offset);
 }
 
-static void mmio_periph_bb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
-                                 void *user)
+static void mmio_bitband_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *user)
 {
-    struct machine *m = user;
+    struct bitband *bb = user;
     (void)uc;
     (void)size;
-    m->sim.mmio_written = true;
-    bus_bitband_write(&m->bus, PERIPH_BB_BASE, PERIPH_BASE, PERIPH_BB_BASE + (uint32_t)offset,
-                      (uint32_t)value);
-}
-
-static uint64_t mmio_sram_bb_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
-{
-    struct machine *m = user;
-    (void)uc;
-    (void)size;
-    return bus_bitband_read(&m->bus, SRAM_BB_BASE, SRAM_BASE, SRAM_BB_BASE + (uint32_t)offset);
-}
-
-static void mmio_sram_bb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
-                               void *user)
-{
-    struct machine *m = user;
-    (void)uc;
-    (void)size;
-    bus_bitband_write(&m->bus, SRAM_BB_BASE, SRAM_BASE, SRAM_BB_BASE + (uint32_t)offset,
+    if (bb->region_base == PERIPH_BASE)
+        bb->m->sim.mmio_written = true; /* SRAM changes are seen by comparing SRAM */
+    bus_bitband_write(&bb->m->bus, bb->alias_base, bb->region_base, bb->alias_base + (uint32_t)offset,
                       (uint32_t)value);
 }
 
@@ -310,14 +303,17 @@ static const struct { uint32_t base; uint64_t end; } holes[NUM_HOLES] = {
 
 /* ---- hooks --------------------------------------------------------------- */
 
+/* r0-r12, SP, LR, xPSR: what a loop's state is made of */
+static const int idle_reg_ids[IDLE_REGS] = {
+    UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
+    UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
+    UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
+    UC_ARM_REG_XPSR,
+};
+
 static void capture_idle_regs(struct machine *m, uint32_t regs[IDLE_REGS])
 {
-    static const int ids[IDLE_REGS] = {
-        UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
-        UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
-        UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
-        UC_ARM_REG_XPSR,
-    };
+    const int *ids = idle_reg_ids;
     void *ptrs[IDLE_REGS];
     for (int i = 0; i < IDLE_REGS; i++)
         ptrs[i] = &regs[i];
@@ -428,12 +424,7 @@ static void loop_skip_to(struct machine *m, uint64_t until)
  */
 static void search_restore(struct machine *m, bool redirect)
 {
-    static const int ids[IDLE_REGS] = {
-        UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
-        UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
-        UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
-        UC_ARM_REG_XPSR,
-    };
+    const int *ids = idle_reg_ids;
     void *ptrs[IDLE_REGS];
     for (int i = 0; i < IDLE_REGS; i++)
         ptrs[i] = &m->watch_regs[i];
@@ -713,11 +704,7 @@ static void hook_unaligned(uc_engine *uc, uint64_t address, uint32_t size, void 
     if (!code)
         return;
     uint32_t regs[16];
-    for (int i = 0; i < 13; i++)
-        regs[i] = rd(m, UC_ARM_REG_R0 + i);
-    regs[13] = rd(m, UC_ARM_REG_SP);
-    regs[14] = rd(m, UC_ARM_REG_LR);
-    regs[15] = (uint32_t)address;
+    read_core_regs(m, regs, (uint32_t)address);
     struct thumb_mem_access acc;
     if (!thumb_mem_access(code, (uint32_t)address, regs, &acc))
         return;
@@ -1018,11 +1005,13 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
         snprintf(err, errlen, "Unicorn gave CPU model %d, not a Cortex-M3", model);
         return -1;
     }
+    m->bitband[0] = (struct bitband){m, PERIPH_BB_BASE, PERIPH_BASE};
+    m->bitband[1] = (struct bitband){m, SRAM_BB_BASE, SRAM_BASE};
     if (map_mmio(m, PERIPH_BASE, PERIPH_SIZE, mmio_periph_read, mmio_periph_write, m, err, errlen) ||
-        map_mmio(m, PERIPH_BB_BASE, (uint64_t)PERIPH_SIZE << 5, mmio_periph_bb_read,
-                 mmio_periph_bb_write, m, err, errlen) ||
-        map_mmio(m, SRAM_BB_BASE, (uint64_t)SRAM_SIZE << 5, mmio_sram_bb_read, mmio_sram_bb_write,
-                 m, err, errlen) ||
+        map_mmio(m, PERIPH_BB_BASE, (uint64_t)PERIPH_SIZE << 5, mmio_bitband_read, mmio_bitband_write,
+                 &m->bitband[0], err, errlen) ||
+        map_mmio(m, SRAM_BB_BASE, (uint64_t)SRAM_SIZE << 5, mmio_bitband_read, mmio_bitband_write,
+                 &m->bitband[1], err, errlen) ||
         map_mmio(m, PPB_BASE, PPB_SIZE, mmio_ppb_read, mmio_ppb_write, m, err, errlen))
         return -1;
     for (int i = 0; i < NUM_HOLES; i++) {
@@ -1113,10 +1102,7 @@ static void precise_bus_fault(struct machine *m)
     uint32_t ret = cpu_pc(m);
     if (b) {
         uint32_t regs[16];
-        for (int i = 0; i < 13; i++)
-            regs[i] = rd(m, UC_ARM_REG_R0 + i);
-        regs[13] = rd(m, UC_ARM_REG_SP);
-        regs[14] = rd(m, UC_ARM_REG_LR);
+        read_core_regs(m, regs, b->addr);
         /* The stop came right after the faulting access: find that access in the block. */
         uint32_t first_access = 0, match = 0;
         const uint8_t *code = code_ptr(m, b->addr, b->size);

@@ -61,6 +61,11 @@ struct pending_store {
     uint8_t old[8];
 };
 
+struct bitband {
+    struct machine *m;
+    uint32_t alias_base, region_base;
+};
+
 #define NUM_HOLES 8
 struct hole {
     struct machine *m;
@@ -148,6 +153,7 @@ struct machine {
     int npending_stores;
 
     struct hole holes[NUM_HOLES];
+    struct bitband bitband[2]; /* peripheral and SRAM alias regions */
 
     /* run control */
     enum stop_reason stop_reason;
