@@ -92,6 +92,7 @@ static bool stack_read(struct machine *m, uint32_t addr, uint32_t words[8])
 static void lockup(struct machine *m, const char *why, uint32_t pc)
 {
     m->locked_up = true;
+    m->locked_up_at = m->sim.clock.now;
     m->stop_requested = true;
     m->sim.attention = true;
     machine_report_fault(m, why, pc);

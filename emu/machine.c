@@ -16,6 +16,7 @@
 #include <time.h>
 
 #define PACE_INTERVAL SIM_MS(10)
+#define LOCKUP_WATCHDOG_HORIZON SIM_S(30)
 
 static uint64_t wall_ns(void)
 {
@@ -315,7 +316,14 @@ int machine_run(struct machine *m, uint64_t run_for)
                 m->exit_status = m->locked_up ? EXIT_LOCKUP : 0;
                 break;
             }
-            if (m->locked_up && !run_for && !m->wait_for_input) {
+            /*
+             * Locked up with no end of run: a running IWDG resets the chip within
+             * its longest timeout (4096 * 256 / 40 kHz = 26.2 s), and with a window
+             * the RESET button can; otherwise nothing ever will.
+             */
+            if (m->locked_up && !run_for && !m->sim.reset_requested &&
+                sim->clock.now - m->locked_up_at > LOCKUP_WATCHDOG_HORIZON &&
+                !(m->wait_for_input && m->wait_for_input(m))) {
                 m->exit_status = EXIT_LOCKUP;
                 break;
             }

@@ -163,6 +163,7 @@ struct machine {
     bool sleep_on_exit;    /* SCR.SLEEPONEXIT fired: sleep at the next block */
     bool event_register;   /* WFE/SEV event register */
     bool locked_up;
+    uint64_t locked_up_at;
     bool held_in_reset;    /* NRST held low: the core does not run */
     bool exit_requested;
     int exit_status;

@@ -47,9 +47,9 @@ int main(int argc, char **argv)
     }
 
     unsigned major, minor;
-    uc_version(&major, &minor);
-    if (opt.log_level >= LOG_INFO)
-        fprintf(stderr, "spark-emu: Unicorn %u.%u\n", major, minor);
+    unsigned v = uc_version(&major, &minor);
+    if (opt.log_level > LOG_ERROR)
+        fprintf(stderr, "spark-emu: Unicorn %u.%u.%u, Cortex-M3\n", major, minor, (v >> 8) & 0xFFu);
 
     struct spark_core *board = NULL;
     if (spark_core_create(&board, &opt, err, sizeof err)) {
