@@ -32,6 +32,7 @@ enum {
 };
 
 #define SEMIHOSTING_BKPT 0xBEABu
+#define WATCH_NONE 1u /* no block starts at an odd address */
 #define IDLE_GIVE_UP 64 /* compare failures after which a loop is taken as computation */
 
 static uint32_t rd(struct machine *m, int reg)
@@ -75,8 +76,9 @@ static const uint8_t *code_ptr(struct machine *m, uint32_t addr, uint32_t size)
     return NULL;
 }
 
-static struct block_entry *block_decode(struct machine *m, struct block_entry *b, uint32_t addr,
-                                        uint32_t size)
+/* Out of line, like the slow path: the block hook's fast path must stay a leaf that saves no registers. */
+__attribute__((noinline, cold)) static struct block_entry *block_decode(struct machine *m, struct block_entry *b,
+                                                                        uint32_t addr, uint32_t size)
 {
     memset(b, 0, sizeof *b);
     b->addr = addr;
@@ -90,8 +92,17 @@ static struct block_entry *block_decode(struct machine *m, struct block_entry *b
     if (b->info.count == 0)
         b->info.count = 1;
     b->idle_candidate = b->info.self_loop && !b->info.has_store && !b->info.has_special;
-    b->slow = b->idle_candidate || b->info.ndiv;
+    b->flags = (uint8_t)((b->idle_candidate || b->info.ndiv) ? BLOCK_SLOW : 0);
+    if (addr == m->watch_addr)
+        b->flags |= BLOCK_WATCHED;
     return b;
+}
+
+/* The block that ran last in this slice (its entry is still cached: nothing ran after it). */
+static struct block_entry *current_block(struct machine *m)
+{
+    struct block_entry *b = &m->blocks[(m->prev_block >> 1) & (BLOCK_CACHE_SIZE - 1)];
+    return m->prev_block != WATCH_NONE && b->size && b->addr == m->prev_block ? b : NULL;
 }
 
 static inline struct block_entry *block_lookup(struct machine *m, uint32_t addr, uint32_t size)
@@ -355,7 +366,7 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
     if (same_iteration_chain && ++b->ff_failures >= IDLE_GIVE_UP) {
         /* registers change every iteration: a computation, not a wait */
         b->idle_candidate = false;
-        b->slow = b->info.ndiv != 0;
+        b->flags = (uint8_t)((b->flags & ~BLOCK_SLOW) | (b->info.ndiv ? BLOCK_SLOW : 0));
     } else if (same_iteration_chain) {
         b->ff_skip = 1u << (b->ff_failures < 10 ? b->ff_failures : 10);
     }
@@ -385,15 +396,26 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
  * A head whose registers still differ moves on to the next block; the head
  * that worked last is tried first while it is fresh.
  */
-#define WATCH_NONE 1u
 #define WATCH_MOVES 48 /* positions tried per event interval */
 #define LOOP_HEAD_FRESH SIM_MS(5)
 
 enum watch_phase { WATCH_ARM_ON_HIT, WATCH_SETTLE, WATCH_COMPARE };
 
+/* The watched loop head is marked in its decoded block, so the hook's fast path tests one flags byte. */
+static void set_watch_addr(struct machine *m, uint32_t addr)
+{
+    struct block_entry *old = &m->blocks[(m->watch_addr >> 1) & (BLOCK_CACHE_SIZE - 1)];
+    if (old->addr == m->watch_addr)
+        old->flags &= (uint8_t)~BLOCK_WATCHED;
+    m->watch_addr = addr;
+    struct block_entry *b = &m->blocks[(addr >> 1) & (BLOCK_CACHE_SIZE - 1)];
+    if (addr != WATCH_NONE && b->addr == addr)
+        b->flags |= BLOCK_WATCHED;
+}
+
 static void loop_watch_stop(struct machine *m)
 {
-    m->watch_addr = WATCH_NONE;
+    set_watch_addr(m, WATCH_NONE);
     m->sim.time_frozen = false;
     m->recording = false;
 }
@@ -559,7 +581,7 @@ static bool search_step(struct machine *m, uint32_t addr)
 
 static void loop_watch_arm(struct machine *m, uint32_t addr, enum watch_phase phase)
 {
-    m->watch_addr = addr;
+    set_watch_addr(m, addr);
     m->watch_phase = phase;
     m->watch_gen = m->ff_gen;
     m->sim.volatile_read = false;
@@ -824,11 +846,12 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
 }
 
 /* Recording a loop's path and speculating both need to see every block. */
-static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
+__attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     block_slow_path_inner(m, addr, b);
     if (m->recording || m->probing || m->search_restart)
         m->sim.attention = true;
+    m->prev_block = addr;
 }
 
 static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
@@ -838,10 +861,10 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     (void)uc;
     struct block_entry *b = block_lookup(m, addr, size);
     m->sim.clock.now += b->info.count;
-    m->cur_block = b;
-    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->slow ||
-                 addr == m->watch_addr))
-        block_slow_path(m, addr, b);
+    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->flags)) {
+        block_slow_path(m, addr, b); /* a tail call: the fast path saves no registers */
+        return;
+    }
     m->prev_block = addr;
 }
 
@@ -1098,7 +1121,7 @@ void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
 
 static void precise_bus_fault(struct machine *m)
 {
-    struct block_entry *b = m->cur_block;
+    struct block_entry *b = current_block(m);
     uint32_t ret = cpu_pc(m);
     if (b) {
         uint32_t regs[16];
@@ -1133,7 +1156,7 @@ static void precise_bus_fault(struct machine *m)
 /* Did the slice stop right after a WFI/WFE (the last instruction of the block)? */
 static enum thumb_hint stopped_after_hint(struct machine *m, uint32_t pc)
 {
-    struct block_entry *b = m->cur_block;
+    struct block_entry *b = current_block(m);
     if (!b || pc != b->addr + b->size)
         return THUMB_HINT_NONE;
     for (unsigned len = 2; len <= 4; len += 2) {
@@ -1150,7 +1173,7 @@ static enum thumb_hint stopped_after_hint(struct machine *m, uint32_t pc)
 int cpu_run_slice(struct machine *m)
 {
     m->stop_reason = STOP_NONE;
-    m->cur_block = NULL;
+    m->prev_block = WATCH_NONE; /* no block has run in this slice yet */
     uint32_t pc = rd(m, UC_ARM_REG_PC);
     uint32_t xpsr = rd(m, UC_ARM_REG_XPSR);
     uc_err e = uc_emu_start(m->uc, pc | ((xpsr >> 24) & 1u), 0, 0, 0);
@@ -1221,7 +1244,7 @@ int cpu_run_slice(struct machine *m)
             m->sleep_is_wfe = false;
             return 0;
         }
-        if (m->cur_block == NULL && pc != 0) /* a PC write re-entered before any block ran */
+        if (current_block(m) == NULL && pc != 0) /* a PC write re-entered before any block ran */
             return 0;
         sim_log(&m->sim, LOG_ERROR, "CPU stopped for no known reason at pc 0x%08x", pc);
         return -1;

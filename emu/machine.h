@@ -46,12 +46,15 @@ enum pacing { PACE_MAX = 0, PACE_REALTIME, PACE_FACTOR };
 struct block_entry {
     uint32_t addr, size;
     struct thumb_block_info info;
-    bool slow;            /* always take the hook's slow path (idle candidate, divides) */
+    uint8_t flags;        /* BLOCK_SLOW, BLOCK_WATCHED: take the hook's slow path */
     bool idle_candidate;  /* self-loop without stores: may be a provable busy-wait */
     bool divs_armed;      /* divide-by-zero hooks installed for this block */
     uint32_t ff_skip;     /* idle-loop checks to skip (back-off after failures) */
     uint32_t ff_failures;
 };
+
+#define BLOCK_SLOW 1u    /* an idle-loop candidate, or divides to check */
+#define BLOCK_WATCHED 2u /* the loop head being watched */
 
 #define MAX_PENDING_STORES 16
 struct pending_store {
@@ -146,7 +149,6 @@ struct machine {
     uint64_t watch_gen;
     uint32_t watch_regs[IDLE_REGS];
     uint8_t *watch_ram;    /* SRAM at the snapshot */
-    struct block_entry *cur_block;
 
     /* stores into flash or system memory waiting to be repaired (see cpu.c) */
     struct pending_store pending_stores[MAX_PENDING_STORES];
