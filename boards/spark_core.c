@@ -41,6 +41,7 @@
 #define INT_FLASH_NAME "internal-flash.bin"
 #define EXT_FLASH_NAME "external-flash.bin"
 #define DEFAULT_FIRMWARE "core_tinker.bin"
+#define UART_RX_MAX (1024 * 1024)
 
 /* pins */
 enum {
@@ -106,6 +107,17 @@ struct spark_core {
         struct spark_core *board;
         int index;
     } shot_ctx[OPT_MAX_SCREENSHOTS];
+
+    /* the USARTs: lines transmitted, and bytes fed to Serial1 (USART2) from a file */
+    struct uart_port {
+        struct spark_core *board;
+        const char *name;
+        char line[128];
+        size_t len;
+    } uart[2];
+    uint8_t *uart_rx;
+    size_t uart_rx_len, uart_rx_pos;
+    struct event uart_rx_event;
 };
 
 /* ---- files ------------------------------------------------------------ */
@@ -424,6 +436,57 @@ static void on_reset(struct machine *m, enum reset_cause cause)
         machine_jump_to(m, FIRMWARE_BASE); /* as a bootloader's jump would */
 }
 
+/* ---- USARTs -------------------------------------------------------------- */
+
+/* A transmitted line becomes a trace record (and a log line with --verbose). */
+static void uart_flush_line(struct uart_port *u)
+{
+    struct sim *sim = &u->board->m.sim;
+    char text[sizeof u->line * 6 + 1];
+    size_t o = 0;
+    for (size_t i = 0; i < u->len; i++) {
+        unsigned char c = (unsigned char)u->line[i];
+        if (c == '"' || c == '\\') {
+            text[o++] = '\\';
+            text[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7F) {
+            o += (size_t)snprintf(text + o, sizeof text - o, "\\u%04x", c);
+        } else {
+            text[o++] = (char)c;
+        }
+    }
+    text[o] = '\0';
+    sim_trace(sim, "uart", "\"port\":\"%s\",\"text\":\"%s\"", u->name, text);
+    sim_log(sim, LOG_INFO, "%s: %s", u->name, text);
+    u->len = 0;
+}
+
+static void uart_tx(void *opaque, uint8_t byte)
+{
+    struct uart_port *u = opaque;
+    if (byte == '\r')
+        return;
+    if (byte != '\n')
+        u->line[u->len++] = (char)byte;
+    if (byte == '\n' || u->len == sizeof u->line)
+        uart_flush_line(u);
+}
+
+/* --uart-rx: one byte per frame time, once the firmware's receiver takes them. */
+static void uart_rx_next(struct sim *sim, void *opaque)
+{
+    struct spark_core *b = opaque;
+    struct stm32_usart *serial1 = &b->soc.usart2;
+    if (b->uart_rx_pos >= b->uart_rx_len)
+        return;
+    if (stm32_usart_receive(serial1, b->uart_rx[b->uart_rx_pos])) {
+        b->uart_rx_pos++;
+        event_schedule(sim, &b->uart_rx_event, sim->clock.now + stm32_usart_frame_cycles(serial1));
+    } else {
+        event_schedule(sim, &b->uart_rx_event, sim->clock.now + SIM_MS(1)); /* receiver off: try later */
+    }
+}
+
 /* ---- headless LED summary ----------------------------------------------- */
 
 static const char *const colour_names[8] = {"off", "red", "green", "yellow", "blue", "magenta", "cyan", "white"};
@@ -595,6 +658,8 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
     int nloads = 0;
     bool have_bl = false, have_fw = false;
     char *state_dir = NULL, *int_path = NULL, *ext_path = NULL, *fw_default = NULL;
+    uint8_t *uart_rx_data = NULL;
+    size_t uart_rx_size = 0;
     struct spark_core *b = NULL;
     int rc = -1;
 
@@ -624,6 +689,22 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
         have_fw = true;
         if (check_core_image(&fw_img, FIRMWARE_BASE, FLASH_BASE + FLASH_SIZE, "firmware", err, errlen))
             goto fail;
+    }
+
+    if (opt->uart_rx) {
+        FILE *f = fopen(opt->uart_rx, "rb");
+        if (!f) {
+            snprintf(err, errlen, "%s: cannot read the --uart-rx input: %s", opt->uart_rx, strerror(errno));
+            goto fail;
+        }
+        uart_rx_data = malloc(UART_RX_MAX);
+        uart_rx_size = uart_rx_data ? fread(uart_rx_data, 1, UART_RX_MAX, f) : 0;
+        bool more = fgetc(f) != EOF;
+        fclose(f);
+        if (!uart_rx_data || more) {
+            snprintf(err, errlen, "%s: --uart-rx input is larger than %d bytes", opt->uart_rx, UART_RX_MAX);
+            goto fail;
+        }
     }
 
     /* where the flashes live: --load alone runs on fresh, unsaved flashes */
@@ -765,6 +846,21 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
     stm32_gpio_pin_in(pb, PIN_FLASH_CS, true);
     stm32_gpio_pin_in(pb, PIN_WLAN_CS, true);
     stm32_gpio_pin_in(pb, PIN_USB_DISC, true);
+    static const char *const uart_names[2] = {"USART1", "USART2"};
+    struct stm32_usart *usarts[2] = {&b->soc.usart1, &b->soc.usart2};
+    for (int i = 0; i < 2; i++) {
+        b->uart[i].board = b;
+        b->uart[i].name = uart_names[i];
+        usarts[i]->sink.tx = uart_tx;
+        usarts[i]->sink.opaque = &b->uart[i];
+    }
+    if (uart_rx_data) {
+        b->uart_rx = uart_rx_data;
+        b->uart_rx_len = uart_rx_size;
+        uart_rx_data = NULL;
+        event_init(&b->uart_rx_event, uart_rx_next, b, "UART input");
+        event_schedule(&b->m.sim, &b->uart_rx_event, 0);
+    }
     b->mode.out = line_to(mode_button_line, b, 0);
     b->reset.out = line_to(reset_button_line, b, 0);
     for (int i = 0; i < opt->npresses; i++) {
@@ -819,6 +915,7 @@ fail:
     free(int_path);
     free(ext_path);
     free(fw_default);
+    free(uart_rx_data);
     if (b)
         spark_core_destroy(b);
     return rc;
@@ -915,6 +1012,10 @@ void spark_core_destroy(struct spark_core *b)
         free(b->ext_mem);
     if (b->trace)
         fclose(b->trace);
+    for (int i = 0; i < 2; i++)
+        if (b->uart[i].len)
+            uart_flush_line(&b->uart[i]);
+    free(b->uart_rx);
     panel_destroy(&b->panel);
     pthread_mutex_destroy(&b->shot_lock);
     pthread_cond_destroy(&b->shot_cond);

@@ -28,6 +28,7 @@ enum {
     OPT_QUIET,
     OPT_STATS,
     OPT_SCREENSHOT,
+    OPT_UART_RX,
     OPT_HELP,
 };
 
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"stats", no_argument, NULL, OPT_STATS},
     {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
+    {"uart-rx", required_argument, NULL, OPT_UART_RX},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -81,6 +83,8 @@ void options_usage(FILE *f)
         "  --press BUTTON@START[+HOLD]  press 'mode' or 'reset' at virtual START for HOLD\n"
         "                           (default 100ms); repeatable, e.g. --press mode@500ms+3500ms\n"
         "  --wifi-profiles N        the CC3000 reports N stored WiFi profiles (default 0)\n"
+        "  --uart-rx FILE           feed FILE to Serial1 (USART2 RX, pins RX/TX), one byte per frame\n"
+        "                           time, once the firmware enables its receiver\n"
         "\n"
         "Output:\n"
         "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
@@ -235,6 +239,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             o->screenshots[o->nscreenshots++].path = optarg;
             break;
         }
+        case OPT_UART_RX: o->uart_rx = optarg; break;
         case OPT_HEADLESS: o->headless = true; break;
         case OPT_RUN_FOR:
             if (parse_duration(optarg, &o->run_for) || o->run_for == 0) {

@@ -47,6 +47,7 @@ struct options {
     struct press_spec presses[OPT_MAX_PRESSES];
     int npresses;
     int wifi_profiles;
+    const char *uart_rx; /* bytes for Serial1 (USART2) RX */
     struct screenshot_spec screenshots[OPT_MAX_SCREENSHOTS];
     int nscreenshots;
     bool headless;
