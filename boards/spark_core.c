@@ -428,10 +428,16 @@ static void wlan_reset(void *dev, enum reset_cause cause) { cc3000_reset(dev, ca
 static void led_reset(void *dev, enum reset_cause cause) { rgb_led_reset(dev, cause); }
 static void button_reset_fn(void *dev, enum reset_cause cause) { button_reset(dev, cause); }
 
+static enum sleep_kind deep_sleep_kind(struct machine *m)
+{
+    struct spark_core *b = m->board;
+    return stm32f103_deep_sleep_kind(&b->soc);
+}
+
 static void on_reset(struct machine *m, enum reset_cause cause)
 {
     struct spark_core *b = m->board;
-    (void)cause;
+    stm32f103_reset_done(&b->soc, cause);
     if (b->direct_start)
         machine_jump_to(m, FIRMWARE_BASE); /* as a bootloader's jump would */
 }
@@ -805,6 +811,7 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
         goto fail;
     b->m.board = b;
     b->m.on_reset = on_reset;
+    b->m.deep_sleep_kind = deep_sleep_kind;
     b->m.timeout_status = opt->timeout_status;
     if (stm32f103_init(&b->soc, &b->m, err, errlen))
         goto fail;

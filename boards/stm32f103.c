@@ -70,6 +70,47 @@ static void clocks_changed(void *opaque, int n, bool level)
     stm32_adc_set_clock(&soc->adc2, stm32_rcc_pclk2_hz(&soc->rcc) / adcpre);
 }
 
+/*
+ * Standby ends with a reset: the RTC alarm, or a rising edge on WKUP (PA0) when
+ * PWR_CSR.EWUP enables it, wakes the chip (WUF) and it restarts with SBF set.
+ */
+static void standby_wakeup(struct stm32f103 *soc)
+{
+    if (soc->m->sleeping && soc->m->sleep_kind == SLEEP_STANDBY && !soc->m->sim.reset_requested) {
+        soc->wakeup_event = true;
+        sim_request_reset(&soc->m->sim, RESET_STANDBY);
+    }
+}
+
+static void rtc_alarm_line(void *opaque, int n, bool level)
+{
+    struct stm32f103 *soc = opaque;
+    (void)n;
+    stm32_exti_line_in(&soc->exti, EXTI_LINE_RTC_ALARM, level);
+    if (level)
+        standby_wakeup(soc);
+}
+
+static void pa0_level_line(void *opaque, int n, bool level)
+{
+    struct stm32f103 *soc = opaque;
+    stm32_afio_pin_in(&soc->afio, n, level);
+    if (level && stm32_pwr_ewup(&soc->pwr))
+        standby_wakeup(soc);
+}
+
+enum sleep_kind stm32f103_deep_sleep_kind(struct stm32f103 *soc)
+{
+    return stm32_pwr_pdds(&soc->pwr) ? SLEEP_STANDBY : SLEEP_STOP;
+}
+
+void stm32f103_reset_done(struct stm32f103 *soc, enum reset_cause cause)
+{
+    if (cause == RESET_STANDBY)
+        stm32_pwr_standby_wakeup(&soc->pwr, soc->wakeup_event);
+    soc->wakeup_event = false;
+}
+
 #define NVIC_LINE(irq) nvic_irq_line(&m->nvic, (irq))
 
 static int map(struct machine *m, uint32_t base, const struct mmio_ops *ops, void *dev, char *err,
@@ -193,7 +234,12 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
     for (int i = 0; i < 16; i++)
         soc->afio.exti[i] = line_to(stm32_exti_line_in, &soc->exti, i);
     soc->pwr.pvd = line_to(stm32_exti_line_in, &soc->exti, EXTI_LINE_PVD);
-    soc->rtc.alarm = line_to(stm32_exti_line_in, &soc->exti, EXTI_LINE_RTC_ALARM);
+    soc->rtc.alarm = line_to(rtc_alarm_line, soc, 0);
+    soc->gpio[GPIO_PORT_A].level[0] = line_to(pa0_level_line, soc, 0); /* PA0 is also WKUP */
+
+    /* Stop mode ends on an EXTI line's interrupt (GPIO, PVD, RTC alarm, USB wake-up) */
+    for (int i = 0; i < STM32_EXTI_IRQ_COUNT; i++)
+        m->stop_wake_mask |= 1ull << (EXC_IRQ0 + stm32_exti_irq_number((enum stm32_exti_irq)i));
 
     /* backup domain: write access (PWR_CR.DBP), clock, reset (RCC_BDCR) */
     soc->pwr.dbp[STM32_PWR_DBP_BKP] = line_to(stm32_bkp_dbp_in, &soc->bkp, 0);

@@ -46,9 +46,14 @@ struct stm32f103 {
     struct stm32_usart usart1, usart2;
     struct stm32_adc adc1, adc2;
     bool adc_irq[2]; /* ADC1 and ADC2 share NVIC line 18 */
+    bool wakeup_event; /* a WKUP/RTC-alarm wake-up from Standby is under way (PWR_CSR.WUF) */
 };
 
 /* Create every block on machine `m` and wire the chip. The option bytes live in m->sysmem. */
 int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t errlen);
+/* WFI/WFE with SLEEPDEEP: PWR_CR.PDDS selects Standby, else Stop. */
+enum sleep_kind stm32f103_deep_sleep_kind(struct stm32f103 *soc);
+/* After every chip reset (a Standby wake-up sets PWR_CSR.SBF and WUF). */
+void stm32f103_reset_done(struct stm32f103 *soc, enum reset_cause cause);
 
 #endif

@@ -1229,6 +1229,7 @@ int cpu_run_slice(struct machine *m)
                 else {
                     m->sleeping = true;
                     m->sleep_is_wfe = true;
+                    machine_enter_sleep(m);
                 }
             }
             return 0;
@@ -1242,6 +1243,7 @@ int cpu_run_slice(struct machine *m)
         if (stopped_after_hint(m, pc) == THUMB_HINT_WFI) {
             m->sleeping = true;
             m->sleep_is_wfe = false;
+            machine_enter_sleep(m);
             return 0;
         }
         if (current_block(m) == NULL && pc != 0) /* a PC write re-entered before any block ran */

@@ -222,11 +222,12 @@ bool exc_try_deliver(struct machine *m, uint32_t return_address)
     return true;
 }
 
-bool exc_wfi_wakeup(struct machine *m)
+/* A pending exception among `allowed` (a mask by exception number) that would preempt wakes the core. */
+bool exc_wfi_wakeup(struct machine *m, uint64_t allowed)
 {
     int prio;
     int best = nvic_best_pending(&m->nvic, &prio);
-    if (!best)
+    if (!best || !(allowed & (1ull << best)))
         return false;
     bool primask, faultmask;
     uint32_t basepri;

@@ -185,13 +185,14 @@ void machine_reset(struct machine *m, enum reset_cause cause)
     struct sim *sim = &m->sim;
     sim->reset_requested = false;
     sim_trace(sim, "reset", "\"cause\":\"%s\"", reset_cause_name(cause));
-    if (cause == RESET_POWER)
-        memset(m->sram, 0, SRAM_SIZE);
+    if (cause == RESET_POWER || cause == RESET_STANDBY)
+        memset(m->sram, 0, SRAM_SIZE); /* SRAM is powered off in Standby too */
     nvic_reset(&m->nvic);
     for (int i = 0; i < m->nperiphs; i++)
         if (m->periphs[i].reset)
             m->periphs[i].reset(m->periphs[i].dev, cause);
     m->sleeping = m->sleep_on_exit = m->locked_up = m->idle_forever = false;
+    m->sleep_kind = SLEEP_NORMAL;
     m->event_register = false;
     m->npending_stores = 0;
     /* Boot from main flash (BOOT0 = 0): the vector table is read through the alias at 0. */
@@ -210,6 +211,30 @@ void machine_jump_to(struct machine *m, uint32_t vector_table)
     bus_read(&m->bus, vector_table, 4, &sp);
     bus_read(&m->bus, vector_table + 4, 4, &pc);
     cpu_reset_core(m, sp, pc);
+}
+
+void machine_enter_sleep(struct machine *m)
+{
+    m->sleep_kind = SLEEP_NORMAL;
+    if ((m->nvic.scr & SCB_SCR_SLEEPDEEP) && m->deep_sleep_kind)
+        m->sleep_kind = m->deep_sleep_kind(m);
+    if (m->sleep_kind == SLEEP_STOP)
+        nvic_systick_pause(&m->nvic, true); /* HCLK stops: so does SysTick */
+    if (m->sleep_kind != SLEEP_NORMAL)
+        sim_log(&m->sim, LOG_DEBUG, "entering %s mode", m->sleep_kind == SLEEP_STOP ? "Stop" : "Standby");
+}
+
+static bool sleep_wakes(struct machine *m)
+{
+    switch (m->sleep_kind) {
+    case SLEEP_NORMAL:
+        return exc_wfi_wakeup(m, ~0ull) || (m->sleep_is_wfe && m->event_register);
+    case SLEEP_STOP:
+        return exc_wfi_wakeup(m, m->stop_wake_mask);
+    case SLEEP_STANDBY:
+        return false; /* only a reset (wake-up, IWDG, NRST) ends Standby */
+    }
+    return false;
 }
 
 void machine_request_stop(struct machine *m)
@@ -299,9 +324,12 @@ int machine_run(struct machine *m, uint64_t run_for)
             continue;
         }
         if (m->locked_up || m->sleeping || m->idle_forever) {
-            if (m->sleeping && !m->locked_up && (exc_wfi_wakeup(m) || (m->sleep_is_wfe && m->event_register))) {
+            if (m->sleeping && !m->locked_up && sleep_wakes(m)) {
+                if (m->sleep_kind == SLEEP_STOP)
+                    nvic_systick_pause(&m->nvic, false);
                 m->sleeping = false;
                 m->event_register = false;
+                m->sleep_kind = SLEEP_NORMAL;
                 continue;
             }
             if (m->idle_forever && sim->clock.deadline != UINT64_MAX) {

@@ -38,6 +38,9 @@ enum stop_reason {
 
 enum pacing { PACE_MAX = 0, PACE_REALTIME, PACE_FACTOR };
 
+/* What WFI/WFE enters: with SCB_SCR.SLEEPDEEP the board's power controller decides. */
+enum sleep_kind { SLEEP_NORMAL = 0, SLEEP_STOP, SLEEP_STANDBY };
+
 /* Exit statuses beyond the guest's own (see docs/cli.md) */
 #define EXIT_BAD_INPUT 2
 #define EXIT_LOCKUP 4
@@ -162,6 +165,8 @@ struct machine {
     bool stop_requested;
     bool sleeping;         /* WFI/WFE, waiting for a wake-up event */
     bool sleep_is_wfe;
+    enum sleep_kind sleep_kind;
+    uint64_t stop_wake_mask; /* exceptions that end Stop mode (EXTI lines), by exception number */
     bool sleep_on_exit;    /* SCR.SLEEPONEXIT fired: sleep at the next block */
     bool event_register;   /* WFE/SEV event register */
     bool locked_up;
@@ -193,6 +198,8 @@ struct machine {
     /* front-end hooks: called every 10 ms of virtual time; when the guest can never wake */
     void (*on_pace)(struct machine *m);
     bool (*wait_for_input)(struct machine *m);
+    /* board hook: Stop or Standby for a WFI/WFE with SLEEPDEEP set (NULL: a normal sleep) */
+    enum sleep_kind (*deep_sleep_kind)(struct machine *m);
     int timeout_status; /* exit status when --run-for elapses */
     void *board;
 
@@ -232,6 +239,8 @@ void machine_jump_to(struct machine *m, uint32_t vector_table);
 /* Run until the guest exits, --run-for elapses, or an unrecoverable error. Returns the exit status. */
 int machine_run(struct machine *m, uint64_t run_for_cycles);
 void machine_request_stop(struct machine *m);
+/* The core just executed WFI/WFE: decide between sleep, Stop and Standby. */
+void machine_enter_sleep(struct machine *m);
 
 /* Diagnostics */
 const char *machine_symbolize(struct machine *m, uint32_t addr, char *buf, size_t len);
@@ -253,7 +262,7 @@ void exc_return(struct machine *m, uint32_t exc_return);            /* Exception
 void exc_fault(struct machine *m, int exc, uint32_t return_address, const char *what);
 /* Deliver the best pending exception if it may preempt; returns true if taken. */
 bool exc_try_deliver(struct machine *m, uint32_t return_address);
-bool exc_wfi_wakeup(struct machine *m);
+bool exc_wfi_wakeup(struct machine *m, uint64_t allowed);
 void cpu_rebuild_hflags(struct machine *m);
 
 /* semihost.c */

@@ -299,6 +299,22 @@ static void syst_write_csr(struct nvic *nvic, uint32_t value)
     syst_schedule(nvic);
 }
 
+void nvic_systick_pause(struct nvic *nvic, bool paused)
+{
+    if (paused == nvic->syst_paused || !(nvic->syst_csr & SYST_CSR_ENABLE))
+        return;
+    syst_catch_up(nvic);
+    uint32_t csr = nvic->syst_csr;
+    if (paused) {
+        syst_write_csr(nvic, csr & ~SYST_CSR_ENABLE); /* keeps the count */
+        nvic->syst_csr = csr;                         /* still reads as enabled */
+    } else {
+        nvic->syst_csr = csr & ~SYST_CSR_ENABLE;
+        syst_write_csr(nvic, csr);
+    }
+    nvic->syst_paused = paused;
+}
+
 /* ---- DWT CYCCNT -------------------------------------------------------- */
 
 static bool cyccnt_counting(const struct nvic *nvic)

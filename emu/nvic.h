@@ -129,6 +129,7 @@ struct nvic {
     bool syst_countflag;
     bool syst_running;
     uint32_t syst_stopped_value; /* CVR while the counter is disabled */
+    bool syst_paused;            /* frozen by Stop mode */
     struct event syst_event;
 
     /* DWT CYCCNT = cyccnt_base + (now - cyccnt_epoch) while enabled */
@@ -174,5 +175,8 @@ uint32_t nvic_read_icsr(const struct nvic *nvic);
 
 /* Is the configurable fault enabled (SHCSR.xxxENA)? */
 bool nvic_fault_enabled(const struct nvic *nvic, int exc);
+
+/* Stop mode freezes SysTick (its clock stops) and resumes it where it was. */
+void nvic_systick_pause(struct nvic *nvic, bool paused);
 
 #endif

@@ -40,6 +40,7 @@ const char *reset_cause_name(enum reset_cause cause)
     case RESET_SOFTWARE: return "software";
     case RESET_IWDG: return "iwdg";
     case RESET_PIN: return "button";
+    case RESET_STANDBY: return "standby";
     }
     return "unknown";
 }

@@ -92,6 +92,7 @@ enum reset_cause {
     RESET_SOFTWARE, /* SCB_AIRCR.SYSRESETREQ */
     RESET_IWDG,     /* independent watchdog expiry */
     RESET_PIN,      /* the NRST pin (the RESET button) */
+    RESET_STANDBY,  /* wake-up from Standby: SRAM lost, backup domain kept */
 };
 const char *reset_cause_name(enum reset_cause cause);
 

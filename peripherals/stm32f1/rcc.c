@@ -510,6 +510,7 @@ void stm32_rcc_reset(void *dev, enum reset_cause cause)
     case RESET_SOFTWARE: flags |= RCC_CSR_SFTRSTF | RCC_CSR_PINRSTF; break;
     case RESET_IWDG: flags |= RCC_CSR_IWDGRSTF | RCC_CSR_PINRSTF; break;
     case RESET_PIN: flags |= RCC_CSR_PINRSTF; break;
+    case RESET_STANDBY: break; /* PWR_CSR.SBF tells this one, not RCC_CSR */
     }
     rcc->csr = flags;
 
