@@ -853,6 +853,12 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
     stm32_gpio_pin_in(pb, PIN_FLASH_CS, true);
     stm32_gpio_pin_in(pb, PIN_WLAN_CS, true);
     stm32_gpio_pin_in(pb, PIN_USB_DISC, true);
+    /* A0..A7 are PA0, PA1, PA4, PA5, PA6, PA7, PB0, PB1: ADC channels 0, 1, 4, 5, 6, 7, 8, 9 on both ADCs */
+    static const int analog_channel[8] = {0, 1, 4, 5, 6, 7, 8, 9};
+    for (int i = 0; i < opt->nanalog; i++) {
+        stm32_adc_set_input_mv(&b->soc.adc1, analog_channel[opt->analog[i].pin], opt->analog[i].millivolts);
+        stm32_adc_set_input_mv(&b->soc.adc2, analog_channel[opt->analog[i].pin], opt->analog[i].millivolts);
+    }
     static const char *const uart_names[2] = {"USART1", "USART2"};
     struct stm32_usart *usarts[2] = {&b->soc.usart1, &b->soc.usart2};
     for (int i = 0; i < 2; i++) {

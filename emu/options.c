@@ -29,6 +29,7 @@ enum {
     OPT_STATS,
     OPT_SCREENSHOT,
     OPT_UART_RX,
+    OPT_ANALOG,
     OPT_HELP,
 };
 
@@ -51,6 +52,7 @@ static const struct option long_options[] = {
     {"stats", no_argument, NULL, OPT_STATS},
     {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
     {"uart-rx", required_argument, NULL, OPT_UART_RX},
+    {"analog", required_argument, NULL, OPT_ANALOG},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -83,6 +85,8 @@ void options_usage(FILE *f)
         "  --press BUTTON@START[+HOLD]  press 'mode' or 'reset' at virtual START for HOLD\n"
         "                           (default 100ms); repeatable, e.g. --press mode@500ms+3500ms\n"
         "  --wifi-profiles N        the CC3000 reports N stored WiFi profiles (default 0)\n"
+        "  --analog PIN=VOLTS       the voltage on analog pin A0-A7, e.g. --analog A0=1.65 (0-3.3 V;\n"
+        "                           repeatable; unset pins read 0 V)\n"
         "  --uart-rx FILE           feed FILE to Serial1 (USART2 RX, pins RX/TX), one byte per frame\n"
         "                           time, once the firmware enables its receiver\n"
         "\n"
@@ -240,6 +244,24 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             break;
         }
         case OPT_UART_RX: o->uart_rx = optarg; break;
+        case OPT_ANALOG: {
+            char *end;
+            double volts;
+            if (o->nanalog == OPT_MAX_ANALOG) {
+                snprintf(err, errlen, "--analog: at most %d pins", OPT_MAX_ANALOG);
+                return -1;
+            }
+            if ((optarg[0] != 'A' && optarg[0] != 'a') || optarg[1] < '0' || optarg[1] > '7' || optarg[2] != '=' ||
+                (volts = strtod(optarg + 3, &end), end == optarg + 3) || *end || !(volts >= 0) || volts > 3.3) {
+                snprintf(err, errlen, "--analog %s: expected A0..A7=VOLTS with 0 <= VOLTS <= 3.3, e.g. A0=1.65",
+                         optarg);
+                return -1;
+            }
+            o->analog[o->nanalog].pin = optarg[1] - '0';
+            o->analog[o->nanalog].millivolts = (uint32_t)(volts * 1000.0 + 0.5);
+            o->nanalog++;
+            break;
+        }
         case OPT_HEADLESS: o->headless = true; break;
         case OPT_RUN_FOR:
             if (parse_duration(optarg, &o->run_for) || o->run_for == 0) {

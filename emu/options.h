@@ -14,6 +14,7 @@
 #define OPT_MAX_LOADS 8
 #define OPT_MAX_PRESSES 32
 #define OPT_MAX_SCREENSHOTS 8
+#define OPT_MAX_ANALOG 8
 
 enum button_id { BUTTON_MODE = 0, BUTTON_RESET = 1 };
 
@@ -34,6 +35,11 @@ struct screenshot_spec {
     uint64_t at; /* cycles */
 };
 
+struct analog_spec {
+    int pin;          /* A0..A7 */
+    uint32_t millivolts;
+};
+
 struct options {
     struct load_spec loads[OPT_MAX_LOADS];
     int nloads;
@@ -48,6 +54,8 @@ struct options {
     int npresses;
     int wifi_profiles;
     const char *uart_rx; /* bytes for Serial1 (USART2) RX */
+    struct analog_spec analog[OPT_MAX_ANALOG];
+    int nanalog;
     struct screenshot_spec screenshots[OPT_MAX_SCREENSHOTS];
     int nscreenshots;
     bool headless;
