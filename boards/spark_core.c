@@ -653,11 +653,6 @@ static void take_screenshot(struct sim *sim, void *opaque)
 
 /* ---- create ------------------------------------------------------------- */
 
-static int load_checked(const char *path, uint32_t addr, struct image *img, char *err, size_t errlen)
-{
-    return image_load(path, addr, img, err, errlen);
-}
-
 int spark_core_create(struct spark_core **out, const struct options *opt, char *err, size_t errlen)
 {
     struct image loads[OPT_MAX_LOADS], bl_img, fw_img;
@@ -683,14 +678,14 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
         nloads++;
     }
     if (bl_path) {
-        if (load_checked(bl_path, FLASH_BASE, &bl_img, err, errlen))
+        if (image_load(bl_path, FLASH_BASE, &bl_img, err, errlen))
             goto fail;
         have_bl = true;
         if (check_core_image(&bl_img, FLASH_BASE, BOOTLOADER_END, "bootloader", err, errlen))
             goto fail;
     }
     if (opt->firmware) {
-        if (load_checked(opt->firmware, FIRMWARE_BASE, &fw_img, err, errlen))
+        if (image_load(opt->firmware, FIRMWARE_BASE, &fw_img, err, errlen))
             goto fail;
         have_fw = true;
         if (check_core_image(&fw_img, FIRMWARE_BASE, FLASH_BASE + FLASH_SIZE, "firmware", err, errlen))
@@ -738,7 +733,7 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
                      rom);
             goto fail;
         }
-        if (load_checked(rom, FLASH_BASE, &bl_img, err, errlen))
+        if (image_load(rom, FLASH_BASE, &bl_img, err, errlen))
             goto fail;
         have_bl = true;
         if (check_core_image(&bl_img, FLASH_BASE, BOOTLOADER_END, "bootloader", err, errlen))
@@ -753,7 +748,7 @@ int spark_core_create(struct spark_core **out, const struct options *opt, char *
                      fw_default);
             goto fail;
         }
-        if (load_checked(fw_default, FIRMWARE_BASE, &fw_img, err, errlen))
+        if (image_load(fw_default, FIRMWARE_BASE, &fw_img, err, errlen))
             goto fail;
         have_fw = true;
         if (check_core_image(&fw_img, FIRMWARE_BASE, FLASH_BASE + FLASH_SIZE, "firmware", err, errlen))

@@ -161,11 +161,9 @@ static bool hook_write_prot(uc_engine *uc, uc_mem_type type, uint64_t address, i
     return true;
 }
 
-void cpu_flush_pending_stores(struct machine *m)
+void cpu_flush_pending_stores_now(struct machine *m)
 {
     int n = m->npending_stores;
-    if (!n)
-        return;
     m->npending_stores = 0;
     for (int i = n - 1; i >= 0; i--) {
         struct pending_store *s = &m->pending_stores[i];

@@ -79,12 +79,10 @@ struct hole {
 };
 
 #define IDLE_REGS 16
-#define LOOP_HEADS 8
 #define MAX_PATH 256
 #define SYSMEM_MAP_SIZE 0xC00u /* system memory (2 KiB) + option bytes (1 KiB page) */
 
 struct machine_stats {
-    uint64_t blocks;
     uint64_t exceptions;
     uint64_t tail_chains;
     uint64_t idle_skips;   /* busy-wait loops fast-forwarded */
@@ -204,7 +202,6 @@ struct machine {
     void *board;
 
     struct machine_stats stats;
-    bool debug_mode; /* memory hooks allowed (slow) */
     uint64_t itrace_from; /* SPARK_EMU_ITRACE: instruction log from this cycle */
 };
 
@@ -252,7 +249,13 @@ void cpu_close(struct machine *m);
 void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc);
 uint32_t cpu_pc(struct machine *m);
 void cpu_invalidate(struct machine *m, uint32_t addr, uint32_t len);
-void cpu_flush_pending_stores(struct machine *m);
+void cpu_flush_pending_stores_now(struct machine *m);
+/* Repair stores that landed in flash or system memory (see cpu.c); cheap when there are none. */
+static inline void cpu_flush_pending_stores(struct machine *m)
+{
+    if (m->npending_stores)
+        cpu_flush_pending_stores_now(m);
+}
 int cpu_run_slice(struct machine *m); /* one uc_emu_start and its aftermath; < 0 = fatal */
 
 /* exception.c */

@@ -593,7 +593,6 @@ static void scs_write_word(struct nvic *nvic, uint32_t off, uint32_t value, uint
         if (value & (SCB_AIRCR_SYSRESETREQ | SCB_AIRCR_VECTRESET)) {
             if (value & SCB_AIRCR_VECTRESET)
                 sim_log(nvic->sim, LOG_WARN, "AIRCR.VECTRESET (debug-only) treated as a system reset");
-            nvic->sysresetreq = true;
             sim_request_reset(nvic->sim, RESET_SOFTWARE);
         }
         return;

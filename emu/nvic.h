@@ -141,8 +141,6 @@ struct nvic {
     /* IPSR as the CPU last set it (kept here so ICSR.VECTACTIVE can be read). */
     int ipsr;
 
-    /* What the core asks for: set by writes, cleared by the CPU. */
-    bool sysresetreq;
 };
 
 void nvic_init(struct nvic *nvic, struct sim *sim);
