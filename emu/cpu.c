@@ -800,6 +800,7 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
 
     if (sim->attention) {
         sim->attention = false;
+        machine_run_services(m);
         if (m->stop_requested || sim->reset_requested || m->exit_requested || m->sleep_on_exit ||
             m->idle_forever) {
             sim->clock.now -= b->info.count; /* the block does not run now */

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #define PACE_INTERVAL SIM_MS(10)
+#define PACE_INTERVAL_LIVE SIM_MS(1) /* while a live client holds real time: little lead over the wall */
 #define LOCKUP_WATCHDOG_HORIZON SIM_S(30)
 
 static uint64_t wall_ns(void)
@@ -50,25 +51,77 @@ static void run_end(struct sim *sim, void *opaque)
     sim->attention = true;
 }
 
+/* Sleep until the wall clock reaches `target_ns`, or until another thread kicks. */
+static void sleep_until(struct machine *m, uint64_t target_ns)
+{
+    struct timespec ts = {(time_t)(target_ns / 1000000000ull), (long)(target_ns % 1000000000ull)};
+    pthread_mutex_lock(&m->wake_lock);
+    while (!__atomic_load_n(&m->kicked, __ATOMIC_ACQUIRE) && wall_ns() < target_ns)
+        if (pthread_cond_timedwait(&m->wake_cond, &m->wake_lock, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&m->wake_lock);
+}
+
 static void pace(struct sim *sim, void *opaque)
 {
     struct machine *m = opaque;
-    double factor = m->pacing == PACE_REALTIME ? 1.0 : m->speed;
-    uint64_t virt_ns = (sim->clock.now - m->pace_virt_start) * 1000ull / SIM_CYCLES_PER_US;
-    uint64_t target = m->pace_wall_start_ns + (uint64_t)((double)virt_ns / factor);
+    bool live = __atomic_load_n(&m->realtime_holds, __ATOMIC_ACQUIRE) > 0;
+    bool paced = live || m->pacing != PACE_MAX;
+    double factor = live || m->pacing == PACE_REALTIME ? 1.0 : m->speed;
     uint64_t now = wall_ns();
-    if (target > now + 1000000ull * 200) {
-        /* far ahead (e.g. after a long stall of the host): re-anchor instead of sleeping long */
+    if (paced && live != m->pace_was_realtime) {
+        /* a live client came or went: measure from here */
         m->pace_wall_start_ns = now;
         m->pace_virt_start = sim->clock.now;
-    } else if (target > now) {
-        struct timespec ts = {(time_t)((target - now) / 1000000000ull), (long)((target - now) % 1000000000ull)};
-        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-            ;
+    }
+    m->pace_was_realtime = live;
+    if (paced) {
+        uint64_t virt_ns = (sim->clock.now - m->pace_virt_start) * 1000ull / SIM_CYCLES_PER_US;
+        uint64_t target = m->pace_wall_start_ns + (uint64_t)((double)virt_ns / factor);
+        if (target > now + 1000000ull * 200) {
+            /* far ahead (e.g. after a long stall of the host): re-anchor instead of sleeping long */
+            m->pace_wall_start_ns = now;
+            m->pace_virt_start = sim->clock.now;
+        } else if (target > now) {
+            sleep_until(m, target);
+        }
     }
     if (m->on_pace)
         m->on_pace(m);
-    event_schedule(sim, &m->pace_event, m->pace_event.when + PACE_INTERVAL);
+    machine_run_services(m);
+    event_schedule(sim, &m->pace_event, m->pace_event.when + (live ? PACE_INTERVAL_LIVE : PACE_INTERVAL));
+}
+
+void machine_kick(struct machine *m)
+{
+    __atomic_store_n(&m->kicked, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&m->sim.attention, true, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&m->wake_lock);
+    pthread_cond_broadcast(&m->wake_cond);
+    pthread_mutex_unlock(&m->wake_lock);
+}
+
+int machine_add_service(struct machine *m, void (*fn)(void *opaque), void *opaque)
+{
+    if (m->nservices == MACHINE_MAX_SERVICES)
+        return -1;
+    m->services[m->nservices].fn = fn;
+    m->services[m->nservices].opaque = opaque;
+    m->nservices++;
+    return 0;
+}
+
+void machine_run_services_now(struct machine *m)
+{
+    __atomic_store_n(&m->kicked, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < m->nservices; i++)
+        m->services[i].fn(m->services[i].opaque);
+}
+
+void machine_hold_realtime(struct machine *m, bool hold)
+{
+    __atomic_add_fetch(&m->realtime_holds, hold ? 1 : -1, __ATOMIC_ACQ_REL);
+    machine_kick(m);
 }
 
 int machine_init(struct machine *m, const struct machine_config *cfg, char *err, size_t errlen)
@@ -116,6 +169,12 @@ int machine_init(struct machine *m, const struct machine_config *cfg, char *err,
     }
     event_init(&m->run_end_event, run_end, m, "run-for");
     event_init(&m->pace_event, pace, m, "pacing");
+    pthread_mutex_init(&m->wake_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->wake_cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (cpu_open(m, err, errlen))
         return -1;
     return 0;
@@ -132,6 +191,8 @@ void machine_free(struct machine *m)
     for (int i = 0; i < m->nimages; i++)
         image_free(&m->images[i]);
     sim_free(&m->sim);
+    pthread_mutex_destroy(&m->wake_lock);
+    pthread_cond_destroy(&m->wake_cond);
 }
 
 void machine_add_periph(struct machine *m, const char *name, void *dev,
@@ -297,16 +358,15 @@ int machine_run(struct machine *m, uint64_t run_for)
         m->run_until = sim->clock.now + run_for;
         event_schedule(sim, &m->run_end_event, m->run_until);
     }
-    if (m->pacing != PACE_MAX) {
-        m->pace_wall_start_ns = wall_ns();
-        m->pace_virt_start = sim->clock.now;
-        event_schedule(sim, &m->pace_event, sim->clock.now + PACE_INTERVAL);
-    } else if (m->on_pace) {
-        event_schedule(sim, &m->pace_event, sim->clock.now + PACE_INTERVAL);
-    }
+    /* paced or not, the pacing tick also serves the front ends and live clients */
+    m->pace_wall_start_ns = wall_ns();
+    m->pace_virt_start = sim->clock.now;
+    m->pace_was_realtime = false;
+    event_schedule(sim, &m->pace_event, sim->clock.now + PACE_INTERVAL);
 
     while (!m->exit_requested) {
         m->stop_requested = false;
+        machine_run_services(m);
         if (m->run_ended)
             break;
         if (sim->reset_requested) {

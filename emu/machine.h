@@ -18,6 +18,7 @@
 #include "thumb.h"
 #include "loader.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <unicorn/unicorn.h>
@@ -26,6 +27,7 @@
 #define MACHINE_MAX_IMAGES 8
 #define BLOCK_CACHE_SIZE 8192 /* direct-mapped, power of two */
 #define MAX_DIV_HOOKS 64
+#define MACHINE_MAX_SERVICES 8
 
 /* Why uc_emu_start returned, as far as our hooks know. */
 enum stop_reason {
@@ -191,6 +193,22 @@ struct machine {
     /* semihosting */
     int sh_errno;
 
+    /*
+     * Other threads (USB adapters, serial ports, the window) reach the
+     * emulator thread through machine_kick(): it wakes a pacing sleep and has
+     * the registered services run at the next block or loop turn.
+     */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake_cond;
+    int kicked;              /* atomic */
+    int realtime_holds;      /* atomic: live clients that need wall-clock pacing */
+    bool pace_was_realtime;
+    struct {
+        void (*fn)(void *opaque);
+        void *opaque;
+    } services[MACHINE_MAX_SERVICES];
+    int nservices;
+
     /* board hooks: called after the core resets (wiring reset state, e.g. boot pins) */
     void (*on_reset)(struct machine *m, enum reset_cause cause);
     /* front-end hooks: called every 10 ms of virtual time; when the guest can never wake */
@@ -236,6 +254,23 @@ void machine_jump_to(struct machine *m, uint32_t vector_table);
 /* Run until the guest exits, --run-for elapses, or an unrecoverable error. Returns the exit status. */
 int machine_run(struct machine *m, uint64_t run_for_cycles);
 void machine_request_stop(struct machine *m);
+/* Any thread: have the emulator thread run its services soon (and wake it from a pacing sleep). */
+void machine_kick(struct machine *m);
+/* Emulator thread, before machine_run: `fn` runs on the emulator thread after every kick. */
+int machine_add_service(struct machine *m, void (*fn)(void *opaque), void *opaque);
+/* Emulator thread: run the services if a kick is pending (cheap otherwise). */
+void machine_run_services_now(struct machine *m);
+static inline void machine_run_services(struct machine *m)
+{
+    if (__atomic_load_n(&m->kicked, __ATOMIC_ACQUIRE))
+        machine_run_services_now(m);
+}
+/*
+ * Any thread: while at least one hold is taken, time is paced against the
+ * wall clock (finely, 1 ms steps) whatever --speed says, because a live host
+ * client measures its time-outs in wall-clock time.
+ */
+void machine_hold_realtime(struct machine *m, bool hold);
 /* The core just executed WFI/WFE: decide between sleep, Stop and Standby. */
 void machine_enter_sleep(struct machine *m);
 
