@@ -30,6 +30,10 @@ enum {
     OPT_SCREENSHOT,
     OPT_UART_RX,
     OPT_ANALOG,
+    OPT_USB_HOST_CMD,
+    OPT_USB,
+    OPT_USBIP,
+    OPT_SERIAL,
     OPT_HELP,
 };
 
@@ -53,6 +57,10 @@ static const struct option long_options[] = {
     {"screenshot", required_argument, NULL, OPT_SCREENSHOT},
     {"uart-rx", required_argument, NULL, OPT_UART_RX},
     {"analog", required_argument, NULL, OPT_ANALOG},
+    {"usb-host-cmd", required_argument, NULL, OPT_USB_HOST_CMD},
+    {"usb", required_argument, NULL, OPT_USB},
+    {"usbip", optional_argument, NULL, OPT_USBIP},
+    {"serial", required_argument, NULL, OPT_SERIAL},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -90,6 +98,18 @@ void options_usage(FILE *f)
         "  --uart-rx FILE           feed FILE to Serial1 (USART2 RX, pins RX/TX), one byte per frame\n"
         "                           time, once the firmware enables its receiver\n"
         "\n"
+        "USB (the emulated Core's USB port, on a virtual host; see docs/usb.md):\n"
+        "  --usb-host-cmd CMD       once the device has enumerated, run 'sh -c CMD' with the\n"
+        "                           environment that lets libusb programs (dfu-util, lsusb,\n"
+        "                           particle) see it, pacing in real time while it runs; then run\n"
+        "                           on for --run-for if given and exit with CMD's status;\n"
+        "                           repeatable (run in order, each after the device enumerates)\n"
+        "  --usb umockdev           serve the device to other shells: prints the line to eval\n"
+        "  --usbip [ADDR:]PORT      serve the device over USB/IP (default 127.0.0.1:3240); on a\n"
+        "                           desktop: sudo modprobe vhci-hcd; sudo usbip attach -r HOST -b 1-1\n"
+        "  --serial pty|stdio|FILE  the firmware's USB CDC serial port: a pty (its path is printed),\n"
+        "                           this terminal, or a file that receives what the Core sends\n"
+        "\n"
         "Output:\n"
         "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
         "                           flash events (docs/trace.md)\n"
@@ -100,7 +120,8 @@ void options_usage(FILE *f)
         "  --help                   this text\n"
         "\n"
         "Exit status: 0 when --run-for elapses or the guest exits 0 through semihosting (else the\n"
-        "guest's status); 2 bad arguments, files or images; 4 the core locked up; 5 emulator error.\n",
+        "guest's status); 2 bad arguments, files or images; 4 the core locked up; 5 emulator error;\n"
+        "with --usb-host-cmd, the status of the last command (or 6 if the device never enumerated).\n",
         f);
 }
 
@@ -262,6 +283,38 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             o->nanalog++;
             break;
         }
+        case OPT_USB_HOST_CMD:
+            if (o->nusb_host_cmds == OPT_MAX_USB_HOST_CMDS) {
+                snprintf(err, errlen, "--usb-host-cmd: at most %d commands", OPT_MAX_USB_HOST_CMDS);
+                return -1;
+            }
+            if (!*optarg) {
+                snprintf(err, errlen, "--usb-host-cmd: the command is empty");
+                return -1;
+            }
+            o->usb_host_cmds[o->nusb_host_cmds++] = optarg;
+            break;
+        case OPT_USB:
+            if (strcmp(optarg, "umockdev") != 0) {
+                snprintf(err, errlen, "--usb %s: expected umockdev (for USB/IP use --usbip [ADDR:]PORT)", optarg);
+                return -1;
+            }
+            o->usb_umockdev = true;
+            break;
+        case OPT_USBIP: o->usbip = optarg ? optarg : "127.0.0.1:3240"; break;
+        case OPT_SERIAL:
+            if (strcmp(optarg, "pty") == 0) {
+                o->serial = SERIAL_PTY;
+            } else if (strcmp(optarg, "stdio") == 0) {
+                o->serial = SERIAL_STDIO;
+            } else if (*optarg) {
+                o->serial = SERIAL_FILE;
+                o->serial_file = optarg;
+            } else {
+                snprintf(err, errlen, "--serial: expected pty, stdio or a file name");
+                return -1;
+            }
+            break;
         case OPT_HEADLESS: o->headless = true; break;
         case OPT_RUN_FOR:
             if (parse_duration(optarg, &o->run_for) || o->run_for == 0) {

@@ -15,8 +15,12 @@
 #define OPT_MAX_PRESSES 32
 #define OPT_MAX_SCREENSHOTS 8
 #define OPT_MAX_ANALOG 8
+#define OPT_MAX_USB_HOST_CMDS 8
 
 enum button_id { BUTTON_MODE = 0, BUTTON_RESET = 1 };
+
+/* Where the firmware's USB CDC serial port goes (--serial). */
+enum serial_kind { SERIAL_NONE = 0, SERIAL_PTY, SERIAL_STDIO, SERIAL_FILE };
 
 struct load_spec {
     char *path;
@@ -58,6 +62,12 @@ struct options {
     int nanalog;
     struct screenshot_spec screenshots[OPT_MAX_SCREENSHOTS];
     int nscreenshots;
+    const char *usb_host_cmds[OPT_MAX_USB_HOST_CMDS]; /* --usb-host-cmd, run in order */
+    int nusb_host_cmds;
+    bool usb_umockdev;      /* --usb umockdev: serve to other shells */
+    const char *usbip;      /* --usbip [ADDR:]PORT, or NULL */
+    enum serial_kind serial;
+    const char *serial_file;
     bool headless;
     uint64_t run_for; /* cycles; 0 = until the guest exits */
     enum pacing pacing;
