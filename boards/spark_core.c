@@ -18,7 +18,7 @@
 #include "peripherals/ext/cc3000.h"
 #include "peripherals/ext/rgb_led.h"
 #include "peripherals/ext/sst25vf016b.h"
-#include "emu/panel.h"
+#include "emu/host/panel.h"
 
 #include <errno.h>
 #include <fcntl.h>

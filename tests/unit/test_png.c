@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "panel.h"
+#include "host/panel.h"
 
 #define ERRLEN 256
 #define PNG_SIGNATURE_BYTES 8
