@@ -218,6 +218,7 @@ struct machine {
     enum sleep_kind (*deep_sleep_kind)(struct machine *m);
     int timeout_status; /* exit status when --run-for elapses */
     void *board;
+    void *host; /* the front end's context for on_pace and wait_for_input */
 
     struct machine_stats stats;
     uint64_t itrace_from; /* SPARK_EMU_ITRACE: instruction log from this cycle */

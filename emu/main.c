@@ -1,11 +1,15 @@
 /*
- * main.c - the spark-emu command: parse the options, check every input before
- * anything stored is touched, build the board, power on, run.
+ * main.c - the spark-emu command: options -> state (images) -> board -> the
+ * chosen host adapters -> run. Every input is checked before anything stored
+ * is touched.
  */
 #include "boards/spark_core.h"
+#include "host/host.h"
 #include "machine.h"
 #include "options.h"
+#include "state.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,16 @@ static void print_stats(struct machine *m, double wall)
             s->emu_starts);
 }
 
+/*
+ * What the machine is connected to. Adapters attach in this order, so events
+ * they schedule for the same instant run in this order too.
+ */
+static const struct host_adapter *const adapters[] = {
+    &host_uart,       /* USART lines to the trace and log, --uart-rx into Serial1 */
+    &host_led_report, /* the LED summary: headless lines on stdout, the window's status */
+    &host_window,     /* the SDL window, its clicks, --screenshot */
+};
+
 int main(int argc, char **argv)
 {
     struct options opt;
@@ -51,19 +65,55 @@ int main(int argc, char **argv)
     if (opt.log_level > LOG_ERROR)
         fprintf(stderr, "spark-emu: Unicorn %u.%u.%u, Cortex-M3\n", major, minor, (v >> 8) & 0xFFu);
 
+    struct state st;
+    struct host host;
+    FILE *trace = NULL;
     struct spark_core *board = NULL;
-    if (spark_core_create(&board, &opt, err, sizeof err)) {
-        fprintf(stderr, "spark-emu: %s\n", err);
-        options_free(&opt);
-        return EXIT_BAD_INPUT;
+    bool host_created = false;
+    int status = EXIT_BAD_INPUT;
+
+    /* 1. every input, before anything stored is touched */
+    if (state_check(&st, &opt, err, sizeof err))
+        goto out;
+    host_created = true;
+    if (host_create(&host, &opt, adapters, (int)(sizeof adapters / sizeof adapters[0]), err, sizeof err))
+        goto out;
+    if (opt.trace && !(trace = fopen(opt.trace, "w"))) {
+        snprintf(err, sizeof err, "%s: cannot write the trace: %s", opt.trace, strerror(errno));
+        goto out;
     }
+
+    /* 2. now the state may be created and changed */
+    if (state_open(&st, err, sizeof err))
+        goto out;
+
+    /* 3. the board, its images, the host side */
+    struct spark_core_config cfg = {&opt, state_internal_flash(&st), state_external_flash(&st), trace};
+    bool start_firmware_directly;
+    if (spark_core_create(&board, &cfg, err, sizeof err) ||
+        state_program(&st, spark_core_machine(board), &start_firmware_directly, err, sizeof err) ||
+        host_attach(&host, board, st.firmware_name, err, sizeof err))
+        goto out;
+    spark_core_power_on(board, start_firmware_directly);
+
     struct machine *m = spark_core_machine(board);
     double t0 = wall_seconds();
-    int status = spark_core_run(board);
+    status = host_run(&host);
     double t1 = wall_seconds();
     if (opt.stats)
         print_stats(m, t1 - t0);
-    spark_core_destroy(board);
+    err[0] = '\0';
+
+out:
+    if (err[0])
+        fprintf(stderr, "spark-emu: %s\n", err);
+    if (host_created)
+        host_destroy(&host);
+    if (board)
+        spark_core_destroy(board);
+    state_close(&st);
+    if (trace)
+        fclose(trace);
     options_free(&opt);
     return status;
 }
