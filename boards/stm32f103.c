@@ -20,6 +20,8 @@ enum {
     IRQ_RCC = 5,
     IRQ_DMA1_CHANNEL1 = 11,
     IRQ_ADC1_2 = 18,
+    IRQ_USB_HP_CAN1_TX = 19,
+    IRQ_USB_LP_CAN1_RX0 = 20,
     IRQ_TIM1_BRK = 24,
     IRQ_TIM1_UP = 25,
     IRQ_TIM1_TRG_COM = 26,
@@ -31,9 +33,10 @@ enum {
     IRQ_SPI2 = 36,
     IRQ_USART1 = 37,
     IRQ_USART2 = 38,
+    IRQ_USBWAKEUP = 42, /* reached through EXTI line 18, not driven directly */
 };
 
-enum { EXTI_LINE_PVD = 16, EXTI_LINE_RTC_ALARM = 17 };
+enum { EXTI_LINE_PVD = 16, EXTI_LINE_RTC_ALARM = 17, EXTI_LINE_USB_WAKEUP = 18 };
 
 static const struct {
     const char *name;
@@ -153,6 +156,7 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
     stm32_usart_init(&soc->usart2, sim, "USART2", 8000000u);
     stm32_adc_init(&soc->adc1, sim, "ADC1");
     stm32_adc_init(&soc->adc2, sim, "ADC2");
+    stm32_usb_init(&soc->usb, sim);
 
     if (map(m, 0x40000000u, &stm32_tim_mmio, &soc->tim2, err, errlen) ||
         map(m, 0x40000400u, &stm32_tim_mmio, &soc->tim3, err, errlen) ||
@@ -161,6 +165,8 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
         map(m, 0x40003000u, &stm32_iwdg_mmio, &soc->iwdg, err, errlen) ||
         map(m, 0x40003800u, &stm32_spi_mmio, &soc->spi2, err, errlen) ||
         map(m, 0x40004400u, &stm32_usart_mmio, &soc->usart2, err, errlen) ||
+        map(m, STM32_USB_BASE, &stm32_usb_mmio, &soc->usb, err, errlen) ||
+        map(m, STM32_USB_PMA_BASE, &stm32_usb_pma_mmio, &soc->usb, err, errlen) ||
         map(m, 0x40006C00u, &stm32_bkp_mmio, &soc->bkp, err, errlen) ||
         map(m, 0x40007000u, &stm32_pwr_mmio, &soc->pwr, err, errlen) ||
         map(m, 0x40010000u, &stm32_afio_mmio, &soc->afio, err, errlen) ||
@@ -204,6 +210,7 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
     machine_add_periph(m, "USART2", &soc->usart2, stm32_usart_reset);
     machine_add_periph(m, "ADC1", &soc->adc1, stm32_adc_reset);
     machine_add_periph(m, "ADC2", &soc->adc2, stm32_adc_reset);
+    machine_add_periph(m, "USB", &soc->usb, stm32_usb_reset);
 
     /* interrupt lines */
     soc->rcc.irq = NVIC_LINE(IRQ_RCC);
@@ -226,8 +233,13 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
     soc->usart2.irq = NVIC_LINE(IRQ_USART2);
     soc->adc1.irq = line_to(adc_irq_or, soc, 0);
     soc->adc2.irq = line_to(adc_irq_or, soc, 1);
+    soc->usb.irq_lp = NVIC_LINE(IRQ_USB_LP_CAN1_RX0);
+    soc->usb.irq_hp = NVIC_LINE(IRQ_USB_HP_CAN1_TX);
 
-    /* GPIO pin levels -> AFIO (port select) -> EXTI lines 0-15; PVD and RTC alarm -> 16, 17 */
+    /*
+     * GPIO pin levels -> AFIO (port select) -> EXTI lines 0-15; PVD, RTC alarm and USB
+     * wake-up -> 16, 17, 18
+     */
     for (int p = 0; p < GPIO_PORTS; p++)
         for (int pin = 0; pin < 16; pin++)
             soc->gpio[p].level[pin] = line_to(stm32_afio_pin_in, &soc->afio, p * 16 + pin);
@@ -235,6 +247,7 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
         soc->afio.exti[i] = line_to(stm32_exti_line_in, &soc->exti, i);
     soc->pwr.pvd = line_to(stm32_exti_line_in, &soc->exti, EXTI_LINE_PVD);
     soc->rtc.alarm = line_to(rtc_alarm_line, soc, 0);
+    soc->usb.wakeup = line_to(stm32_exti_line_in, &soc->exti, EXTI_LINE_USB_WAKEUP);
     soc->gpio[GPIO_PORT_A].level[0] = line_to(pa0_level_line, soc, 0); /* PA0 is also WKUP */
 
     /* Stop mode ends on an EXTI line's interrupt (GPIO, PVD, RTC alarm, USB wake-up) */
@@ -258,6 +271,7 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
     soc->rcc.apb2_reset[RCC_APB2_IOPB] = line_to(stm32_gpio_reset_in, &soc->gpio[1], 0);
     soc->rcc.apb2_reset[RCC_APB2_IOPC] = line_to(stm32_gpio_reset_in, &soc->gpio[2], 0);
     soc->rcc.apb2_reset[RCC_APB2_AFIO] = line_to(stm32_afio_reset_in, &soc->afio, 0);
+    soc->rcc.apb1_reset[RCC_APB1_USB] = line_to(stm32_usb_reset_in, &soc->usb, 0);
 
     /* DMA1 requests (RM0008 table 78) */
     soc->adc1.dma = line_to(stm32_dma_request_in, &soc->dma1, DMA_REQUEST(1, 0));

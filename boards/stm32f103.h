@@ -24,6 +24,7 @@
 #include "peripherals/stm32f1/spi.h"
 #include "peripherals/stm32f1/tim.h"
 #include "peripherals/stm32f1/usart.h"
+#include "peripherals/stm32f1/usb.h"
 
 enum { GPIO_PORT_A = 0, GPIO_PORT_B, GPIO_PORT_C, GPIO_PORTS };
 
@@ -45,6 +46,7 @@ struct stm32f103 {
     struct stm32_dma dma1;
     struct stm32_usart usart1, usart2;
     struct stm32_adc adc1, adc2;
+    struct stm32_usb usb; /* the host controller drives it through stm32_usb_device_ops */
     bool adc_irq[2]; /* ADC1 and ADC2 share NVIC line 18 */
     bool wakeup_event; /* a WKUP/RTC-alarm wake-up from Standby is under way (PWR_CSR.WUF) */
 };
