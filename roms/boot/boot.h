@@ -4,7 +4,7 @@
  *
  * Design decision: the ROM is written from the documented facts of the Spark
  * Core bootloader's observable behaviour (docs/spark-core-hardware.md sections
- * 2-7), not from its sources; every number below is one of those facts, named
+ * 2-8), not from its sources; every number below is one of those facts, named
  * once here. Functions that can fail return a status; the decision logic in
  * bootrom.c chooses what a failure means.
  */
@@ -20,11 +20,13 @@
 #define NORETURN __attribute__((noreturn))
 
 /* ---- Internal flash layout ---- */
+#define INTERNAL_FLASH_SIZE 0x20000u     /* 128 KiB: STM32F103CB */
 #define SYSTEM_FLAGS_ADDRESS 0x08004C00u /* page 19 */
 #define FIRMWARE_ADDRESS 0x08005000u     /* pages 20-127 */
 #define FIRMWARE_SIZE 0x1B000u           /* 108 KiB: up to the end of the 128 KiB part */
 
 /* ---- External flash (SST25VF016B) layout ---- */
+#define EXTERNAL_FLASH_SIZE 0x200000u /* 2 MiB */
 #define EXTERNAL_FLASH_FACTORY_ADDRESS 0x020000u
 #define EXTERNAL_FLASH_BACKUP_ADDRESS 0x040000u
 #define EXTERNAL_FLASH_OTA_ADDRESS 0x060000u
@@ -134,5 +136,66 @@ void sflash_read(uint32_t address, void *buffer, size_t length);
 bool sflash_erase_sector(uint32_t address);
 /* Programs `length` bytes (even) at an even address with AAI word programming. */
 bool sflash_program(uint32_t address, const void *data, size_t length);
+/*
+ * Programs any `length` at any address, as the 2014 driver does: a byte
+ * program for a leading odd address, AAI for the even part, a byte program
+ * for a trailing odd byte.
+ */
+bool sflash_write(uint32_t address, const void *data, size_t length);
+
+/* ---- bootrom.c ---- */
+/*
+ * The end of every update, DFU manifestation included: marks the firmware
+ * valid (flags page and BKP_DR10), detaches from USB and resets.
+ */
+NORETURN void firmware_update_finished(void);
+
+/* ---- usb.c: the USB device on endpoint 0 (USB 2.0 chapter 9) ---- */
+/* bmRequestType (USB 2.0 table 9-2) */
+#define USB_DIR_OUT 0x00u
+#define USB_DIR_IN 0x80u
+#define USB_TYPE_MASK 0x60u
+#define USB_TYPE_STANDARD 0x00u
+#define USB_TYPE_CLASS 0x20u
+#define USB_RECIP_MASK 0x1Fu
+#define USB_RECIP_DEVICE 0x00u
+#define USB_RECIP_INTERFACE 0x01u
+#define USB_RECIP_ENDPOINT 0x02u
+
+/* A SETUP packet, fields in host order. */
+struct usb_setup {
+    uint8_t bmRequestType;
+    uint8_t bRequest;
+    uint16_t wValue;
+    uint16_t wIndex;
+    uint16_t wLength;
+};
+
+/*
+ * A request handler's answer in the SETUP stage: for a device-to-host request
+ * the data it has (usb.c sends at most wLength of it, and ends a shorter
+ * reply with a short packet); for a host-to-device one the buffer that takes
+ * the wLength bytes of the data stage.
+ */
+struct usb_data_stage {
+    const uint8_t *in;
+    uint16_t in_length;
+    uint8_t *out;
+};
+
+/* Powers the USB block up and unmasks its interrupts; the host's bus reset starts endpoint 0. */
+void usb_init(void);
+
+/* ---- dfu.c: DFU 1.1 with the DfuSe extensions, on interface 0 ---- */
+#define DFU_TRANSFER_SIZE 1024u /* wTransferSize */
+
+/* dfuERROR / errFIRMWARE, as a Core enters DFU mode. */
+void dfu_init(void);
+/* A class request to the interface, in its SETUP stage; false: STALL it. */
+bool dfu_request(const struct usb_setup *setup, struct usb_data_stage *stage);
+/* The data stage of an accepted host-to-device request has all arrived. */
+void dfu_data_stage_done(const struct usb_setup *setup);
+/* The status stage of an accepted request has completed; may not return. */
+void dfu_status_stage_done(const struct usb_setup *setup);
 
 #endif

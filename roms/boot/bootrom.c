@@ -160,6 +160,15 @@ static NORETURN void finish_update(struct system_flags *flags)
     system_reset();
 }
 
+void firmware_update_finished(void)
+{
+    struct system_flags flags;
+
+    /* Nothing has changed the page since main() read it: DFU mode writes no flags. */
+    system_flags_load(&flags);
+    finish_update(&flags);
+}
+
 /*
  * Back up the running firmware, mark the copy as started (so an interrupted
  * copy restores the backup on the next boot), then install the update.
@@ -213,14 +222,14 @@ static void firmware_start_if_valid(void)
 }
 
 /*
- * Where the USB DFU device (docs: spark-core-hardware.md section 8) will be
- * brought up: USB peripheral power-on, EP0, the DfuSe alternate settings for
- * internal and external flash, starting in dfuERROR/errFIRMWARE. It is not
- * written yet, so DFU mode attaches the pull-up and blinks but the host sees
- * no device answer.
+ * The USB DFU device (docs: spark-core-hardware.md section 8): DfuSe on the
+ * internal and external flash, starting in dfuERROR/errFIRMWARE. From here
+ * on the USB interrupt does all the work (usb.c, dfu.c).
  */
 static void usb_dfu_start(void)
 {
+    dfu_init();
+    usb_init();
 }
 
 static NORETURN void dfu_mode(void)

@@ -1,6 +1,6 @@
 /*
  * sflash.c - the SST25VF016B external flash on SPI2 (chip select PB9):
- * reading, 4 KiB sector erase and AAI word programming.
+ * reading, 4 KiB sector erase, AAI word programming and byte programming.
  *
  * Design decision: SPI2 is driven by polling, one byte out and one byte in
  * per exchange (TXE, DR, RXNE, DR), and the ROM is its only user, so it is
@@ -20,6 +20,7 @@
 /* Instructions (SST25VF016B datasheet names). */
 #define SST25_READ 0x03u
 #define SST25_SECTOR_ERASE_4K 0x20u
+#define SST25_BYTE_PROGRAM 0x02u
 #define SST25_AAI_WORD_PROGRAM 0xADu
 #define SST25_RDSR 0x05u
 #define SST25_EWSR 0x50u
@@ -168,4 +169,35 @@ bool sflash_program(uint32_t address, const void *data, size_t length)
     }
     command(SST25_WRDI);
     return ok;
+}
+
+static bool program_byte(uint32_t address, uint8_t value)
+{
+    command(SST25_WREN);
+    select_chip();
+    spi_exchange(SST25_BYTE_PROGRAM);
+    send_address(address);
+    spi_exchange(value);
+    deselect_chip();
+    return wait_while_busy();
+}
+
+bool sflash_write(uint32_t address, const void *data, size_t length)
+{
+    const uint8_t *from = data;
+    size_t even;
+
+    if (length != 0 && (address & 1u)) {
+        if (!program_byte(address, *from))
+            return false;
+        address++;
+        from++;
+        length--;
+    }
+    even = length & ~(size_t)1u;
+    if (!sflash_program(address, from, even))
+        return false;
+    if (length & 1u)
+        return program_byte(address + even, from[even]);
+    return true;
 }

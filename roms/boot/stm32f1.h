@@ -1,7 +1,7 @@
 /*
  * stm32f1.h - the STM32F103 peripheral registers and bits the boot ROM uses,
  * named as in RM0008 (sections 3 FLASH, 4 PWR, 5 BKP, 7 RCC, 9 GPIO/AFIO,
- * 14 TIM1, 19 IWDG, 25 SPI, 31 DBGMCU).
+ * 10 interrupts, 14 TIM1, 19 IWDG, 23 USB, 25 SPI, 30 device ID, 31 DBGMCU).
  *
  * Design decision: like cm3.h, plain volatile-pointer macros and nothing
  * else, so every access the ROM makes is visible at its call site; only the
@@ -169,6 +169,89 @@
 #define IWDG_KR_RELOAD 0xAAAAu
 #define IWDG_KR_START 0xCCCCu
 #define IWDG_PR_DIV256 6u
+
+/* ---- USB full-speed device (RM0008 23.5) ---- */
+#define USB_BASE 0x40005C00u
+#define USB_EPR(n) REG32(USB_BASE + 4u * (n)) /* USB_EP0R..USB_EP7R */
+#define USB_CNTR REG32(USB_BASE + 0x40u)
+#define USB_ISTR REG32(USB_BASE + 0x44u)
+#define USB_FNR REG32(USB_BASE + 0x48u)
+#define USB_DADDR REG32(USB_BASE + 0x4Cu)
+#define USB_BTABLE REG32(USB_BASE + 0x50u)
+
+#define USB_CNTR_FRES (1u << 0)
+#define USB_CNTR_PDWN (1u << 1)
+#define USB_CNTR_LP_MODE (1u << 2)
+#define USB_CNTR_FSUSP (1u << 3)
+#define USB_CNTR_RESUME (1u << 4)
+#define USB_CNTR_ESOFM (1u << 8)
+#define USB_CNTR_SOFM (1u << 9)
+#define USB_CNTR_RESETM (1u << 10)
+#define USB_CNTR_SUSPM (1u << 11)
+#define USB_CNTR_WKUPM (1u << 12)
+#define USB_CNTR_ERRM (1u << 13)
+#define USB_CNTR_PMAOVRM (1u << 14)
+#define USB_CNTR_CTRM (1u << 15)
+
+/* ISTR: EP_ID and DIR read-only, CTR read-only, the other flags rc_w0. */
+#define USB_ISTR_EP_ID_MASK 0xFu
+#define USB_ISTR_DIR (1u << 4)
+#define USB_ISTR_ESOF (1u << 8)
+#define USB_ISTR_SOF (1u << 9)
+#define USB_ISTR_RESET (1u << 10)
+#define USB_ISTR_SUSP (1u << 11)
+#define USB_ISTR_WKUP (1u << 12)
+#define USB_ISTR_ERR (1u << 13)
+#define USB_ISTR_PMAOVR (1u << 14)
+#define USB_ISTR_CTR (1u << 15)
+#define USB_ISTR_MASK 0xFFFFu
+
+#define USB_DADDR_ADD_MASK 0x7Fu
+#define USB_DADDR_EF (1u << 7)
+
+/* EPnR: EA, EP_TYPE and EP_KIND read/write; CTR_RX/CTR_TX rc_w0; DTOG and STAT toggle on 1. */
+#define USB_EPR_EA_MASK 0xFu
+#define USB_EPR_STAT_TX_SHIFT 4
+#define USB_EPR_STAT_TX_MASK (3u << USB_EPR_STAT_TX_SHIFT)
+#define USB_EPR_DTOG_TX (1u << 6)
+#define USB_EPR_CTR_TX (1u << 7)
+#define USB_EPR_EP_KIND (1u << 8)
+#define USB_EPR_EP_TYPE_MASK (3u << 9)
+#define USB_EPR_EP_TYPE_CONTROL (1u << 9)
+#define USB_EPR_SETUP (1u << 11)
+#define USB_EPR_STAT_RX_SHIFT 12
+#define USB_EPR_STAT_RX_MASK (3u << USB_EPR_STAT_RX_SHIFT)
+#define USB_EPR_DTOG_RX (1u << 14)
+#define USB_EPR_CTR_RX (1u << 15)
+/* STAT_RX / STAT_TX values */
+#define USB_EP_DISABLED 0u
+#define USB_EP_STALL 1u
+#define USB_EP_NAK 2u
+#define USB_EP_VALID 3u
+
+/*
+ * Packet memory: 512 bytes that the USB block addresses by byte (the "USB
+ * local address"), seen by the CPU as 16-bit words at a 32-bit stride.
+ */
+#define USB_PMA_BASE 0x40006000u
+#define USB_PMA_SIZE 512u
+#define USB_PMA_ADDR(local) (USB_PMA_BASE + 2u * (uint32_t)(local))
+/* Buffer descriptor table entry of endpoint n, at USB_BTABLE (RM0008 23.5.4). */
+#define USB_ADDR_TX(btable, n) ((btable) + 8u * (n) + 0u)
+#define USB_COUNT_TX(btable, n) ((btable) + 8u * (n) + 2u)
+#define USB_ADDR_RX(btable, n) ((btable) + 8u * (n) + 4u)
+#define USB_COUNT_RX(btable, n) ((btable) + 8u * (n) + 6u)
+#define USB_COUNT_RX_COUNT_MASK 0x3FFu
+#define USB_COUNT_RX_NUM_BLOCK_SHIFT 10
+#define USB_COUNT_RX_BL_SIZE (1u << 15) /* blocks of 32 bytes */
+#define USB_COUNT_RX_BLOCK_BYTES 32u
+
+/* ---- Interrupt numbers (RM0008 10.1.2, table 63) ---- */
+#define USB_LP_CAN1_RX0_IRQn 20u
+
+/* ---- Unique device ID, 96 bits (RM0008 30.2) ---- */
+#define UID_BASE 0x1FFFF7E8u
+#define U_ID(n) REG32(UID_BASE + 4u * (n)) /* bits 31:0, 63:32, 95:64 */
 
 /* ---- DBGMCU (RM0008 31.16.3) ---- */
 #define DBGMCU_CR REG32(0xE0042004u)

@@ -20,6 +20,7 @@ extern uint32_t __bss_start[], __bss_end[];
 int main(void);
 void Reset_Handler(void);
 void SysTick_Handler(void);
+void USB_LP_CAN1_RX0_IRQHandler(void);
 
 #define CM3_SYSTEM_VECTORS 16u
 #define STM32F103_MD_IRQS 43u
@@ -60,8 +61,10 @@ __attribute__((section(".vectors"), used)) const uintptr_t boot_vectors[VECTOR_C
     [13] = UNUSED, /* reserved */
     [EXC_PENDSV] = UNUSED,
     [EXC_SYSTICK] = VECTOR(SysTick_Handler),
-    /* IRQ 0..42 (RM0008 table 63); the ROM enables none of them yet. */
-    [EXC_IRQ0 ... VECTOR_COUNT - 1] = UNUSED,
+    /* IRQ 0..42 (RM0008 table 63); DFU mode takes the USB low-priority one. */
+    [EXC_IRQ0 ... EXC_IRQ0 + USB_LP_CAN1_RX0_IRQn - 1] = UNUSED,
+    [EXC_IRQ0 + USB_LP_CAN1_RX0_IRQn] = VECTOR(USB_LP_CAN1_RX0_IRQHandler),
+    [EXC_IRQ0 + USB_LP_CAN1_RX0_IRQn + 1 ... VECTOR_COUNT - 1] = UNUSED,
 };
 
 void Reset_Handler(void)
