@@ -40,6 +40,7 @@ struct spark_core {
     struct rgb_led led;
     struct button mode, reset;
     struct spi_bus spi2_bus;
+    struct usb_host usb_host; /* the USB cable: a host controller on the other end */
     bool direct_start;
 
     /* what the board shows */
@@ -58,6 +59,9 @@ struct spark_core {
 };
 
 /* ---- wiring ------------------------------------------------------------- */
+
+static void kick_machine(void *opaque) { machine_kick(opaque); }
+static void usb_host_service_fn(void *opaque) { usb_host_service(opaque); }
 
 static void led_pwm(void *opaque, int ch, bool driven, uint32_t high_q16)
 {
@@ -105,7 +109,7 @@ static void usb_disc_line(void *opaque, int n, bool level)
     bool attached = !level;
     if (attached != b->usb_attached) {
         b->usb_attached = attached;
-        sim_trace(&b->m.sim, "usb", "\"event\":\"%s\"", attached ? "attach" : "detach");
+        usb_host_pullup_in(&b->usb_host, 0, attached); /* the host traces attach once enumerated */
         if (b->usb_observer)
             b->usb_observer(b->usb_opaque, attached);
     }
@@ -206,6 +210,15 @@ int spark_core_create(struct spark_core **out, const struct spark_core_config *b
     pb->out[PIN_WLAN_EN] = line_to(cc3000_enable_in, &b->wlan, 0);
     b->wlan.irq = line_to(wlan_irq_line, b, 0);
     pb->out[PIN_USB_DISC] = line_to(usb_disc_line, b, 0);
+    /* the USB port: D+/D- of the chip's USB block to a host controller; its URBs come from other threads */
+    usb_host_init(&b->usb_host, &b->m.sim, &stm32_usb_device_ops, &b->soc.usb);
+    b->usb_host.kick = kick_machine;
+    b->usb_host.kick_opaque = &b->m;
+    b->soc.usb.ready = line_to(usb_host_ready_in, &b->usb_host, 0);
+    if (machine_add_service(&b->m, usb_host_service_fn, &b->usb_host)) {
+        snprintf(err, errlen, "too many machine services");
+        goto fail;
+    }
     pa->out[PIN_USER_LED] = line_to(user_led_line, b, 0);
     for (int ch = 0; ch < 3; ch++) {
         b->soc.tim1.pwm[ch].set = led_pwm;
@@ -253,6 +266,8 @@ void spark_core_power_on(struct spark_core *b, bool start_firmware_directly)
 
 void spark_core_destroy(struct spark_core *b)
 {
+    if (b->usb_host.sim)
+        usb_host_free(&b->usb_host);
     if (b->m.uc)
         machine_free(&b->m);
     free(b);
@@ -295,6 +310,11 @@ bool spark_core_uart_receive(struct spark_core *b, enum spark_core_uart port, ui
 uint64_t spark_core_uart_frame_cycles(struct spark_core *b, enum spark_core_uart port)
 {
     return stm32_usart_frame_cycles(usart(b, port));
+}
+
+struct usb_host *spark_core_usb_host(struct spark_core *b)
+{
+    return &b->usb_host;
 }
 
 void spark_core_set_usb_observer(struct spark_core *b, spark_core_usb_fn fn, void *opaque)

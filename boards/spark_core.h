@@ -13,6 +13,7 @@
 
 #include "emu/machine.h"
 #include "emu/options.h"
+#include "emu/usb_host.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,6 +67,13 @@ uint64_t spark_core_uart_frame_cycles(struct spark_core *b, enum spark_core_uart
 /* The USB D+ pull-up (PB10 low = on): the host sees a device attached while it is on. */
 typedef void (*spark_core_usb_fn)(void *opaque, bool attached);
 void spark_core_set_usb_observer(struct spark_core *b, spark_core_usb_fn fn, void *opaque);
+
+/*
+ * The host on the other end of the USB cable: adapters (umockdev, USB/IP, the
+ * CDC serial port, --usb-host-cmd) submit URBs to it from any thread and
+ * observe the device's enumeration on the emulator thread.
+ */
+struct usb_host *spark_core_usb_host(struct spark_core *b);
 
 /* What the board shows now. */
 struct spark_core_view {

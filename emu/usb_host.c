@@ -797,6 +797,8 @@ void usb_host_pullup_in(void *opaque, int n, bool level)
 {
     struct usb_host *h = opaque;
     (void)n;
+    h->device_pullup = level;
+    level = level && h->plugged;
     if (level == h->pullup)
         return;
     h->pullup = level;
@@ -804,6 +806,12 @@ void usb_host_pullup_in(void *opaque, int n, bool level)
         start_enumeration(h, CONNECT_DEBOUNCE);
     else
         disconnected(h);
+}
+
+void usb_host_plug(struct usb_host *h, bool plugged)
+{
+    h->plugged = plugged;
+    usb_host_pullup_in(h, 0, h->device_pullup);
 }
 
 void usb_host_ready_in(void *opaque, int n, bool level)

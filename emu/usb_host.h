@@ -85,7 +85,9 @@ struct usb_host {
     void *kick_opaque;
 
     /* the port */
-    bool pullup;         /* D+ pull-up seen: something is connected */
+    bool plugged;        /* a cable to this host: without it the device sits on a charger */
+    bool device_pullup;  /* the device's D+ pull-up */
+    bool pullup;         /* plugged and pulled up: the host sees a device */
     bool enumerated;
     struct usb_device_view view;
     unsigned next_generation;
@@ -131,6 +133,11 @@ void usb_host_observe(struct usb_host *h, const struct usb_host_observer *o);
  */
 void usb_host_pullup_in(void *opaque, int n, bool level);
 void usb_host_ready_in(void *opaque, int n, bool level);
+/*
+ * Plug the device's cable into this host (or a charger: no host, no frames,
+ * nothing enumerates). Emulator thread, or before the run.
+ */
+void usb_host_plug(struct usb_host *h, bool plugged);
 
 /*
  * Submit an URB (any thread). Returns 0, or -ENODEV when no device of

@@ -225,6 +225,7 @@ static int setup_fixture(void **state)
     f->sim.trace = open_memstream(&f->trace_buf, &f->trace_len);
     f->dev.powered = true;
     usb_host_init(&f->host, &f->sim, &fake_ops, &f->dev);
+    usb_host_plug(&f->host, true);
     struct usb_host_observer o = {on_attached, on_detached, f};
     usb_host_observe(&f->host, &o);
     *state = f;
