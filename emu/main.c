@@ -44,6 +44,7 @@ static const struct host_adapter *const adapters[] = {
     &host_uart,       /* USART lines to the trace and log, --uart-rx into Serial1 */
     &host_led_report, /* the LED summary: headless lines on stdout, the window's status */
     &host_window,     /* the SDL window, its clicks, --screenshot */
+    &host_usb_cmd,    /* --usb-host-cmd: dfu-util, lsusb, particle against the USB device */
 };
 
 int main(int argc, char **argv)

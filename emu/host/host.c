@@ -70,6 +70,7 @@ int host_create(struct host *h, const struct options *opt, const struct host_ada
 {
     memset(h, 0, sizeof *h);
     h->opt = opt;
+    h->run_for = opt->run_for;
     pthread_mutex_init(&h->mailbox_lock, NULL);
     for (int i = 0; i < n && i < HOST_MAX_ADAPTERS; i++) {
         struct host_slot *s = &h->adapters[h->nadapters];
@@ -90,6 +91,9 @@ int host_attach(struct host *h, struct spark_core *board, const char *firmware_n
         if (h->adapters[i].ops->attach && h->adapters[i].ops->attach(h, h->adapters[i].self, err, errlen))
             return -1;
     h->m->host = h;
+    /* a USB adapter means a cable to a computer; otherwise the Core sits on a charger */
+    const struct options *o = h->opt;
+    usb_host_plug(spark_core_usb_host(board), o->nusb_host_cmds || o->usb_umockdev || o->usbip || o->serial);
     h->m->on_pace = on_pace;
     h->m->wait_for_input = wait_for_input;
     if (machine_add_service(h->m, drain_mailbox, h)) {
@@ -116,7 +120,7 @@ static void stop_all(struct host *h)
 static void *emulator_thread(void *opaque)
 {
     struct host *h = opaque;
-    h->run_status = machine_run(h->m, h->opt->run_for);
+    h->run_status = machine_run(h->m, h->run_for);
     h->run_done = true;
     run_ended(h);
     return NULL;
@@ -136,7 +140,7 @@ int host_run(struct host *h)
         main_taker = NULL;
     }
     if (!main_taker) {
-        h->run_status = machine_run(h->m, h->opt->run_for);
+        h->run_status = machine_run(h->m, h->run_for);
         h->run_done = true;
         run_ended(h);
     } else {

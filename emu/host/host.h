@@ -51,6 +51,7 @@ struct host_adapter {
 extern const struct host_adapter host_uart;       /* USART lines to the trace and log; --uart-rx */
 extern const struct host_adapter host_led_report; /* the headless "LED ..." lines */
 extern const struct host_adapter host_window;     /* the SDL window and --screenshot */
+extern const struct host_adapter host_usb_cmd;    /* --usb-host-cmd */
 
 /* A message to the emulator thread: runs there with the machine stopped between two blocks. */
 typedef void (*host_message_fn)(struct host *h, void *arg);
@@ -63,6 +64,8 @@ struct host {
     char led_summary[96];       /* the LED reporter's latest summary, "" before the first */
     bool windowed;              /* a window shows the board: no headless LED lines */
     int input_sources;          /* adapters whose threads may send input at any time */
+    uint64_t run_for;           /* --run-for, unless an adapter ends the run itself (--usb-host-cmd) */
+    const char *usb_env[4];     /* "NAME=value" that lets libusb programs see the device, NULL-ended */
     volatile bool run_done;
     int run_status;
 
