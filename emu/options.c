@@ -353,10 +353,11 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         case OPT_HELP: return 1;
         case '?':
         default:
-            if (optopt)
-                snprintf(err, errlen, "option --%s needs a value (see --help)",
-                         long_options[optopt - OPT_LOAD < (int)(sizeof long_options / sizeof *long_options)
-                                          ? optopt - OPT_LOAD : 0].name);
+            if (optopt >= OPT_LOAD && optopt - OPT_LOAD < (int)(sizeof long_options / sizeof *long_options) - 1)
+                snprintf(err, errlen, "option --%s needs a value (see --help)", long_options[optopt - OPT_LOAD].name);
+            else if (optopt)
+                snprintf(err, errlen, "unknown option '-%c' (options are long, e.g. --verbose; see --help)",
+                         optopt > ' ' && optopt < 127 ? optopt : '?');
             else
                 snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
             return -1;
