@@ -114,6 +114,14 @@ static void note_standard_request(struct usb_host *h, const struct usb_urb *urb)
 static void complete(struct usb_host *h, struct usb_urb *urb, int status)
 {
     unqueue(h, urb);
+    /* a pending unlink of this URB is moot now: forget the pointer before its owner reuses it */
+    if (urb->unlink_requested) {
+        pthread_mutex_lock(&h->lock);
+        for (int i = 0; i < h->nunlinks; i++)
+            if (h->unlinks[i] == urb)
+                h->unlinks[i--] = h->unlinks[--h->nunlinks];
+        pthread_mutex_unlock(&h->lock);
+    }
     urb->status = status;
     urb->actual = urb->done;
     if (status == 0 && urb->type == USB_URB_CONTROL)
@@ -400,10 +408,6 @@ void usb_host_service(struct usb_host *h)
     pthread_mutex_lock(&h->lock);
     struct usb_urb *in = h->inbox;
     h->inbox = NULL;
-    struct usb_urb *unlinks[64];
-    int n = h->nunlinks;
-    memcpy(unlinks, h->unlinks, (size_t)n * sizeof unlinks[0]);
-    h->nunlinks = 0;
     pthread_mutex_unlock(&h->lock);
 
     while (in) {
@@ -419,9 +423,16 @@ void usb_host_service(struct usb_host *h)
         }
         in = next;
     }
-    for (int i = 0; i < n; i++)
-        if (unlinks[i]->queued)
-            complete(h, unlinks[i], -ECONNRESET);
+    /* one unlink at a time: a completion in between removes its own entry (see complete) */
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        struct usb_urb *u = h->nunlinks ? h->unlinks[--h->nunlinks] : NULL;
+        pthread_mutex_unlock(&h->lock);
+        if (!u)
+            break;
+        if (u->queued)
+            complete(h, u, -ECONNRESET);
+    }
 }
 
 bool usb_host_busy(const struct usb_host *h)
