@@ -44,6 +44,9 @@ static const struct host_adapter *const adapters[] = {
     &host_uart,       /* USART lines to the trace and log, --uart-rx into Serial1 */
     &host_led_report, /* the LED summary: headless lines on stdout, the window's status */
     &host_window,     /* the SDL window, its clicks, --screenshot */
+    &host_umockdev,   /* --usb umockdev: libusb programs see the device (also for --usb-host-cmd) */
+    &host_usbip,      /* --usbip: the device over USB/IP */
+    &host_serial,     /* --serial: the firmware's USB CDC serial port on a pty, stdio or a file */
     &host_usb_cmd,    /* --usb-host-cmd: dfu-util, lsusb, particle against the USB device */
 };
 

@@ -52,6 +52,9 @@ extern const struct host_adapter host_uart;       /* USART lines to the trace an
 extern const struct host_adapter host_led_report; /* the headless "LED ..." lines */
 extern const struct host_adapter host_window;     /* the SDL window and --screenshot */
 extern const struct host_adapter host_usb_cmd;    /* --usb-host-cmd */
+extern const struct host_adapter host_serial;     /* --serial: the USB CDC serial port */
+extern const struct host_adapter host_umockdev;   /* --usb umockdev, and the device for --usb-host-cmd */
+extern const struct host_adapter host_usbip;      /* --usbip [ADDR:]PORT */
 
 /* A message to the emulator thread: runs there with the machine stopped between two blocks. */
 typedef void (*host_message_fn)(struct host *h, void *arg);
@@ -66,6 +69,7 @@ struct host {
     int input_sources;          /* adapters whose threads may send input at any time */
     uint64_t run_for;           /* --run-for, unless an adapter ends the run itself (--usb-host-cmd) */
     const char *usb_env[4];     /* "NAME=value" that lets libusb programs see the device, NULL-ended */
+    int serial_master_fd;       /* a pty master the umockdev bridge made as /dev/ttyACM0, or -1 */
     volatile bool run_done;
     int run_status;
 
