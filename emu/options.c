@@ -301,7 +301,12 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             }
             o->usb_umockdev = true;
             break;
-        case OPT_USBIP: o->usbip = optarg ? optarg : "127.0.0.1:3240"; break;
+        case OPT_USBIP:
+            /* the value is optional: "--usbip", "--usbip=PORT" and "--usbip [ADDR:]PORT" all work */
+            if (!optarg && optind < argc && argv[optind][0] != '-')
+                optarg = argv[optind++];
+            o->usbip = optarg ? optarg : "127.0.0.1:3240";
+            break;
         case OPT_SERIAL:
             if (strcmp(optarg, "pty") == 0) {
                 o->serial = SERIAL_PTY;
