@@ -200,23 +200,6 @@ int usb_cmd_start(struct usb_cmd **out, struct machine *m, struct usb_host *host
     return 0;
 }
 
-void usb_cmd_stop(struct usb_cmd *c)
-{
-    if (!c)
-        return;
-    if (c->running) {
-        /* the run ended under the command (a fault, the window closed): do not leave it behind */
-        kill(c->child, SIGTERM);
-        if (c->waiter_started)
-            pthread_join(c->waiter, NULL);
-        machine_hold_realtime(c->m, false);
-    }
-    event_cancel(&c->m->sim, &c->give_up_event);
-    event_cancel(&c->m->sim, &c->end_event);
-    free(c->env);
-    free(c);
-}
-
 /* ---- the host adapter ---- */
 
 static int adapter_create(struct host *h, void **self, char *err, size_t errlen)
@@ -245,6 +228,7 @@ static int adapter_attach(struct host *h, void *self, char *err, size_t errlen)
     return 0;
 }
 
+/* The run ended under a command (a fault, the window closed): do not leave it behind. */
 static void adapter_stop(struct host *h, void *self)
 {
     (void)h;
@@ -255,19 +239,20 @@ static void adapter_stop(struct host *h, void *self)
             pthread_join(c->waiter, NULL);
         c->waiter_started = false;
         c->running = false;
+        machine_hold_realtime(c->m, false);
     }
 }
 
 static void adapter_destroy(struct host *h, void *self)
 {
-    (void)h;
     struct usb_cmd *c = self;
-    if (c) {
-        event_cancel(&c->m->sim, &c->give_up_event);
-        event_cancel(&c->m->sim, &c->end_event);
-        free(c->env);
-        free(c);
-    }
+    if (!c)
+        return;
+    adapter_stop(h, c);
+    event_cancel(&c->m->sim, &c->give_up_event);
+    event_cancel(&c->m->sim, &c->end_event);
+    free(c->env);
+    free(c);
 }
 
 const struct host_adapter host_usb_cmd = {

@@ -19,6 +19,5 @@ struct usb_cmd;
  */
 int usb_cmd_start(struct usb_cmd **out, struct machine *m, struct usb_host *host, const char *const *cmds, int ncmds,
                   const char *const *extra_env, uint64_t run_after, char *err, size_t errlen);
-void usb_cmd_stop(struct usb_cmd *c);
 
 #endif
