@@ -1088,9 +1088,40 @@ static void on_client_vanished(UMockdevIoctlBase *base, UMockdevIoctlClient *cli
 }
 
 /*
+ * The client's end of its umockdev socket. umockdev reads a client's socket
+ * only between ioctls, so a client that dies while one of its ioctls is
+ * pending here (a held reap, a blocking CONTROL) is never seen to close: our
+ * late reply fails with EPIPE inside umockdev and the stream stays open. The
+ * socket itself says so at once (POLLHUP). umockdev 0.17.16 has no accessor
+ * for it; the stream is the second field of the client's private part
+ * (umockdev_ioctl_client_get_connected reads it there), checked by type.
+ */
+static GSocket *client_socket(UMockdevIoctlClient *c)
+{
+    if (!c->priv)
+        return NULL;
+    void *stream = ((void **)c->priv)[1];
+    if (!stream || !G_IS_SOCKET_CONNECTION(stream))
+        return NULL;
+    return g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream));
+}
+
+static bool client_gone(UMockdevIoctlClient *c)
+{
+    if (!umockdev_ioctl_client_get_connected(c))
+        return true;
+    GSocket *s = client_socket(c);
+    if (!s || !(g_socket_condition_check(s, G_IO_HUP | G_IO_ERR) & (G_IO_HUP | G_IO_ERR)))
+        return false;
+    /* close it as umockdev does on EOF, so that nothing waits on it any more */
+    g_io_stream_close(G_IO_STREAM(((void **)c->priv)[1]), NULL, NULL);
+    return true;
+}
+
+/*
  * umockdev 0.17.16 does not emit client-vanished when a client closes the
- * node or dies (seen with dfu-util and a killed libusb client), but the
- * client's `connected` property does go false: look every CLOSE_SCAN_MS.
+ * node or dies (seen with dfu-util and a killed libusb client): look every
+ * CLOSE_SCAN_MS.
  */
 static gboolean scan_closed(gpointer opaque)
 {
@@ -1098,7 +1129,7 @@ static gboolean scan_closed(gpointer opaque)
     pthread_mutex_lock(&u->lock);
     for (struct um_fd *fd = u->fds, *next; fd; fd = next) {
         next = fd->next;
-        if (!fd->dead && !umockdev_ioctl_client_get_connected(fd->client))
+        if (!fd->dead && client_gone(fd->client))
             fd_vanish(u, fd);
     }
     pthread_mutex_unlock(&u->lock);
