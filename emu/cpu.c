@@ -312,12 +312,18 @@ static const struct { uint32_t base; uint64_t end; } holes[NUM_HOLES] = {
 
 /* ---- hooks --------------------------------------------------------------- */
 
-/* r0-r12, SP, LR, xPSR: what a loop's state is made of */
+/*
+ * r0-r12, SP, LR, xPSR and the masks: what a loop's state is made of. The
+ * masks belong here: a speculative pass that is undone may have run a CPSID
+ * (millis() brackets its read with one), and restoring the registers without
+ * PRIMASK left a Core with interrupts off for good (Tinker froze when USB SOF
+ * interrupts moved the search's probe times).
+ */
 static const int idle_reg_ids[IDLE_REGS] = {
     UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
     UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
     UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
-    UC_ARM_REG_XPSR,
+    UC_ARM_REG_XPSR, UC_ARM_REG_PRIMASK, UC_ARM_REG_BASEPRI, UC_ARM_REG_FAULTMASK, UC_ARM_REG_CONTROL,
 };
 
 static void capture_idle_regs(struct machine *m, uint32_t regs[IDLE_REGS])

@@ -80,7 +80,7 @@ struct hole {
     uint32_t base;
 };
 
-#define IDLE_REGS 16
+#define IDLE_REGS 20
 #define MAX_PATH 256
 #define SYSMEM_MAP_SIZE 0xC00u /* system memory (2 KiB) + option bytes (1 KiB page) */
 
