@@ -1,8 +1,9 @@
 /*
  * led_report.c - what the RGB LED is doing, summarised once a second of
  * virtual time ("white, breathing", "blue, blinking about 2 times a second").
- * Headless, a line goes to stdout whenever the summary changes; the window
- * shows the latest summary in its status line (host->led_summary).
+ * Headless, a line goes to stdout whenever the summary changes (unless the
+ * Core's USB serial has stdout); the window shows the latest summary in its
+ * status line (host->led_summary).
  */
 #include "host.h"
 
@@ -67,8 +68,9 @@ static void led_report(struct sim *sim, void *opaque)
     else
         snprintf(summary, sizeof summary, "%s", colour_names[lit]);
     if (strcmp(summary, h->led_summary) != 0) {
-        /* headless only, and not for --load runs (test ROMs own stdout) */
-        if (!h->windowed && h->opt->log_level > LOG_ERROR && h->opt->nloads == 0) {
+        /* headless only, and not when stdout is someone else's: a test ROM's (--load) or the Core's USB
+           serial (--serial stdio), whose byte stream a line of ours would corrupt */
+        if (!h->windowed && h->opt->log_level > LOG_ERROR && h->opt->nloads == 0 && h->opt->serial != SERIAL_STDIO) {
             printf("[%8.3f s] LED %s\n", (double)sim->clock.now / SIM_HZ, summary);
             fflush(stdout);
         }
