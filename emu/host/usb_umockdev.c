@@ -57,6 +57,8 @@
 #define HUB_PATH "/devices/platform/spark-emu/usb1"
 #define USB_DEVICE_MAJOR 189
 #define TTY_ACM_MAJOR 166
+#define USB_CLASS_COMM 0x02u       /* CDC 1.2, table 15 */
+#define USB_CDC_SUBCLASS_ACM 0x02u /* PSTN 1.2, abstract control model */
 #define USB_SPEED_FULL 2        /* enum usb_device_speed */
 #define HOLD_REAP_US 1000       /* see the file comment */
 #define MAX_URBS_PER_FD 1024
@@ -116,6 +118,7 @@ struct um_tty {
     unsigned generation;
     char syspath[PATH_MAX];
     char devnode[64];
+    char ptymap[PATH_MAX]; /* our dev/.ptymap entry, removed with the tty */
 };
 
 struct usb_umockdev {
@@ -135,6 +138,8 @@ struct usb_umockdev {
     int nifpaths;
     struct um_tty ttys[MAX_TTYS];
     int nttys;
+    char tty_name[33];    /* the CDC ACM port's node (ttyACM0), once usb_umockdev_set_tty said where it leads */
+    char tty_target[128];
 
     /* shared by the worker and the emulator thread */
     pthread_mutex_t lock;
@@ -1180,6 +1185,8 @@ static void sys_path(char *out, size_t len, const char *devpath)
     fmt(out, len, "/sys%s", devpath);
 }
 
+static void add_tty(struct usb_umockdev *u, const struct usb_device_view *v);
+
 static void on_attached(void *opaque, const struct usb_device_view *v)
 {
     struct usb_umockdev *u = opaque;
@@ -1224,6 +1231,7 @@ static void on_attached(void *opaque, const struct usb_device_view *v)
     snprintf(u->devnode, sizeof u->devnode, "%s", devnode);
     u->published = true;
     pthread_mutex_unlock(&u->lock);
+    add_tty(u, v);
     pthread_mutex_unlock(&u->tb_lock);
     sim_log(u->host->sim, LOG_INFO, "umockdev: %04x:%04x is %s (%s)", get16(v->device + 8), get16(v->device + 10),
             devnode, u->syspath);
@@ -1248,6 +1256,8 @@ static void unpublish(struct usb_umockdev *u)
     for (int i = u->nttys - 1; i >= 0; i--) {
         send_uevent(u, u->ttys[i].syspath, "remove");
         umockdev_testbed_remove_device(u->tb, u->ttys[i].syspath);
+        if (u->ttys[i].ptymap[0])
+            unlink(u->ttys[i].ptymap);
     }
     u->nttys = 0;
     for (int i = u->nifpaths - 1; i >= 0; i--)
@@ -1347,40 +1357,46 @@ void usb_umockdev_service(void *opaque)
 
 /* ---- the serial port ---------------------------------------------------- */
 
-int usb_umockdev_add_tty(struct usb_umockdev *u, unsigned generation, uint8_t interface, const char *name,
-                         int *master_fd, char *err, size_t errlen)
+/* The first CDC ACM communication interface (class 2, subclass 2) of the configuration, or -1. */
+static bool match_acm(const uint8_t *d, void *opaque)
 {
-    GError *e = NULL;
-    int rc = -1;
-    *master_fd = -1;
-    if (!name || !*name || strchr(name, '/') || strlen(name) > 32) {
-        snprintf(err, errlen, "umockdev: bad tty name \"%s\" (want e.g. ttyACM0)", name ? name : "");
-        return -1;
+    int *found = opaque;
+    if (d[5] == USB_CLASS_COMM && d[6] == USB_CDC_SUBCLASS_ACM) {
+        *found = d[2];
+        return false;
     }
-    pthread_mutex_lock(&u->tb_lock);
-    pthread_mutex_lock(&u->lock);
-    bool ok = u->published && u->view.generation == generation && interface_exists(&u->view, interface, 0, NULL);
-    struct usb_device_view v = u->view;
-    pthread_mutex_unlock(&u->lock);
-    if (!ok) {
-        snprintf(err, errlen, "umockdev: no published device %u with interface %u for /dev/%s", generation,
-                 interface, name);
-        goto out;
-    }
-    if (u->nttys >= MAX_TTYS) {
-        snprintf(err, errlen, "umockdev: too many ttys");
-        goto out;
-    }
+    return true;
+}
+
+/* The path of a testbed file under the root directory. */
+static void testbed_file(const struct usb_umockdev *u, char *out, size_t len, const char *rel)
+{
+    fmt(out, len, "%s/%s", u->dir, rel);
+}
+
+/*
+ * Emulator thread or usb_umockdev_set_tty, tb_lock held: what the kernel's
+ * cdc_acm does on binding: /dev/<tty_name> parented to the communication
+ * interface, with the udev properties serial-port listers read. umockdev
+ * makes the node a pty of its own; it is pointed at tty_target instead (the
+ * serial driver's pty, which outlives detaches), with a .ptymap entry so a
+ * stat of the opened port still says char 166:N, as umockdev does for its own.
+ */
+static void add_tty(struct usb_umockdev *u, const struct usb_device_view *v)
+{
+    int iface = -1;
+    for_each_interface(v, match_acm, &iface);
+    if (iface < 0 || !u->tty_target[0] || u->nttys >= MAX_TTYS)
+        return;
+    const char *name = u->tty_name;
     const char *ifpath = NULL;
     char want[64];
-    snprintf(want, sizeof want, "/%u-%u:%u.%u", v.busnum, v.portnum, v.config[5], interface);
+    snprintf(want, sizeof want, "/%u-%u:%u.%u", v->busnum, v->portnum, v->config[5], (unsigned)iface);
     for (int i = 0; i < u->nifpaths; i++)
         if (g_str_has_suffix(u->ifpaths[i], want))
             ifpath = u->ifpaths[i];
-    if (!ifpath) {
-        snprintf(err, errlen, "umockdev: interface %u has no sysfs record", interface);
-        goto out;
-    }
+    if (!ifpath)
+        return;
     struct um_tty *t = &u->ttys[u->nttys];
     int index = 0;
     sscanf(name + strcspn(name, "0123456789"), "%d", &index);
@@ -1388,32 +1404,70 @@ int usb_umockdev_add_tty(struct usb_umockdev *u, unsigned generation, uint8_t in
     /* P: paths are without the /sys prefix */
     g_string_append_printf(s, "P: %s/tty/%s\nN: %s\nE: SUBSYSTEM=tty\nE: DEVNAME=/dev/%s\nE: MAJOR=%d\nE: MINOR=%d\n",
                            ifpath + 4, name, name, name, TTY_ACM_MAJOR, index);
-    append_usb_id(s, &v);
+    append_usb_id(s, v);
     g_string_append_printf(s, "E: ID_USB_INTERFACE_NUM=%02x\nE: ID_USB_DRIVER=cdc_acm\nE: ID_PATH=platform-spark-emu-usb-0:%u:%u.%u\n"
                               "E: ID_PATH_TAG=platform-spark-emu-usb-0_%u_%u_%u\n"
                               "A: dev=%d:%d\\n\n",
-                           interface, v.portnum, v.config[5], interface, v.portnum, v.config[5], interface,
-                           TTY_ACM_MAJOR, index);
+                           (unsigned)iface, v->portnum, v->config[5], (unsigned)iface, v->portnum, v->config[5],
+                           (unsigned)iface, TTY_ACM_MAJOR, index);
+    GError *e = NULL;
     bool added = umockdev_testbed_add_from_string(u->tb, s->str, &e);
     g_string_free(s, TRUE);
     if (!added) {
-        snprintf(err, errlen, "umockdev: cannot add /dev/%s: %s", name, e->message);
+        sim_log(u->host->sim, LOG_WARN, "umockdev: cannot add /dev/%s: %s", name, e->message);
         g_clear_error(&e);
-        goto out;
+        return;
     }
     snprintf(t->syspath, sizeof t->syspath, "%s/tty/%s", ifpath, name);
     snprintf(t->devnode, sizeof t->devnode, "/dev/%s", name);
-    t->generation = generation;
+    t->generation = v->generation;
     u->nttys++;
-    int fd = umockdev_testbed_get_dev_fd(u->tb, t->devnode);
-    if (fd < 0 || (*master_fd = dup(fd)) < 0) {
-        snprintf(err, errlen, "umockdev: /dev/%s has no pty", name);
-        goto out;
+
+    char node[PATH_MAX], tmp[PATH_MAX], map[PATH_MAX], rel[256], dev[16];
+    snprintf(rel, sizeof rel, "dev/%s", name);
+    testbed_file(u, node, sizeof node, rel);
+    snprintf(rel, sizeof rel, "dev/.%s.new", name);
+    testbed_file(u, tmp, sizeof tmp, rel);
+    unlink(tmp);
+    if (symlink(u->tty_target, tmp) || rename(tmp, node)) {
+        sim_log(u->host->sim, LOG_WARN, "umockdev: cannot point /dev/%s at %s: %s", name, u->tty_target,
+                strerror(errno));
+        unlink(tmp);
     }
-    rc = 0;
-out:
+    snprintf(rel, sizeof rel, "dev/.ptymap/%s", u->tty_target);
+    for (char *p = rel + strlen("dev/.ptymap/"); *p; p++)
+        if (*p == '/')
+            *p = '_';
+    testbed_file(u, map, sizeof map, rel);
+    snprintf(dev, sizeof dev, "%d:%d", TTY_ACM_MAJOR, index);
+    unlink(map);
+    if (symlink(dev, map) == 0)
+        snprintf(t->ptymap, sizeof t->ptymap, "%s", map);
+    send_uevent(u, t->syspath, "add");
+    sim_log(u->host->sim, LOG_INFO, "umockdev: /dev/%s is %s", name, u->tty_target);
+}
+
+int usb_umockdev_set_tty(struct usb_umockdev *u, const char *name, const char *target, char *err, size_t errlen)
+{
+    if (!name || !*name || strchr(name, '/') || strlen(name) >= sizeof u->tty_name) {
+        snprintf(err, errlen, "umockdev: bad tty name \"%s\" (want e.g. ttyACM0)", name ? name : "");
+        return -1;
+    }
+    if (!target || target[0] != '/' || strlen(target) >= sizeof u->tty_target) {
+        snprintf(err, errlen, "umockdev: bad tty target \"%s\" (want a pty path)", target ? target : "");
+        return -1;
+    }
+    pthread_mutex_lock(&u->tb_lock);
+    snprintf(u->tty_name, sizeof u->tty_name, "%s", name);
+    snprintf(u->tty_target, sizeof u->tty_target, "%s", target);
+    pthread_mutex_lock(&u->lock);
+    bool published = u->published;
+    struct usb_device_view v = u->view;
+    pthread_mutex_unlock(&u->lock);
+    if (published && u->nttys == 0)
+        add_tty(u, &v);
     pthread_mutex_unlock(&u->tb_lock);
-    return rc;
+    return 0;
 }
 
 /* ---- life cycle --------------------------------------------------------- */

@@ -63,15 +63,15 @@ void usb_umockdev_service(void *opaque);
 void usb_umockdev_stop(struct usb_umockdev *u);
 
 /*
- * The CDC ACM serial port of the device of `generation` (usb_device_view):
- * create /dev/<name> (e.g. "ttyACM0") as a tty parented to its interface
- * `interface` with the udev properties serial-port listers read. On success
- * *master_fd is the master side of the pty the client opens (a dup the caller
- * owns and closes). The tty disappears with the device. Any thread.
- * Returns 0, or -1 with a message in err (no such device or interface).
+ * The CDC ACM serial port, as the kernel's cdc_acm driver binds it: from now
+ * on, every device that enumerates with a CDC ACM communication interface
+ * gets /dev/<name> (e.g. "ttyACM0"), a tty parented to that interface with
+ * the udev properties serial-port listers read (`udevadm info -e`), whose
+ * node leads to `target`, the pty slave of the serial driver (emu/host/
+ * serial.c), which outlives detaches. The node goes with the device. Any
+ * thread. Returns 0, or -1 with a message in err (a bad name or target).
  */
-int usb_umockdev_add_tty(struct usb_umockdev *u, unsigned generation, uint8_t interface, const char *name,
-                         int *master_fd, char *err, size_t errlen);
+int usb_umockdev_set_tty(struct usb_umockdev *u, const char *name, const char *target, char *err, size_t errlen);
 
 /* Counters for tests and the status line. */
 struct usb_umockdev_stats {

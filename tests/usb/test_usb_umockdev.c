@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -667,11 +668,22 @@ int main(int argc, char **argv)
     run(b, &r, 20000, (char *[]){py, client, "echo", "1d50:607d", NULL});
     CHECK(ok(&r) && strstr(r.out, "claim 0\nout 0 100\nin 0 100 same\n"), "bulk echo: %s", r.out);
 
-    /* its serial port: a tty on the CDC interface, bytes from the master reach a reader */
-    int master = -1;
-    int rc = usb_umockdev_add_tty(b->u, b->generation, 0, "ttyACM0", &master, err, sizeof err);
-    CHECK(rc == 0, "add_tty: %s", err);
+    /* its serial port: /dev/ttyACM0 on the CDC interface leads to the serial driver's pty */
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    char slave[64] = "";
+    CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0 && ptsname_r(master, slave, sizeof slave) == 0,
+          "cannot make a pty");
+    int rc = usb_umockdev_set_tty(b->u, "ttyACM0", slave, err, sizeof err);
+    CHECK(rc == 0, "set_tty: %s", err);
+    CHECK(usb_umockdev_set_tty(b->u, "tty/ACM0", slave, err, sizeof err) == -1 && strstr(err, "bad tty name"),
+          "a bad tty name is refused: %s", err);
     if (rc == 0) {
+        int sfd = open(slave, O_RDWR | O_NOCTTY); /* raw, so the line reaches head unchanged */
+        struct termios t;
+        if (sfd >= 0 && tcgetattr(sfd, &t) == 0) {
+            cfmakeraw(&t);
+            tcsetattr(sfd, TCSANOW, &t);
+        }
         pid = spawn_child(b, (char *[]){"head", "-n", "1", "/dev/ttyACM0", NULL}, &fd);
         usleep(200000);
         CHECK(write(master, "hello\n", 6) == 6, "write to the pty master");
@@ -680,16 +692,21 @@ int main(int argc, char **argv)
         CHECK(fgets(line, sizeof line, cf) && strcmp(line, "hello\n") == 0, "tty read: \"%s\"", line);
         fclose(cf);
         waitpid(pid, NULL, 0);
+        if (sfd >= 0)
+            close(sfd);
         run(b, &r, 20000, (char *[]){"udevadm", "info", "--query=property", "--name=/dev/ttyACM0", NULL});
         printf("udevadm info /dev/ttyACM0 (rc %d):\n%s", r.status, r.out);
         CHECK(strstr(r.out, "ID_VENDOR_ID=1d50") && strstr(r.out, "ID_MODEL_ID=607d") &&
                   strstr(r.out, "ID_SERIAL_SHORT=8D7A3B6C5449"),
               "tty properties");
-        close(master);
+        run(b, &r, 20000, (char *[]){"stat", "-L", "-c", "%F %t:%T", "/dev/ttyACM0", NULL});
+        CHECK(ok(&r) && strstr(r.out, "character special file a6:0"), "stat /dev/ttyACM0: %s", r.out);
     }
 
-    /* and back to DFU */
+    /* and back to DFU: the tty goes with the CDC device */
     replug(b, false);
+    run(b, &r, 20000, (char *[]){"sh", "-c", "test -e /dev/ttyACM0 && echo present || echo gone", NULL});
+    CHECK(strstr(r.out, "gone") != NULL, "/dev/ttyACM0 after the detach: %s", r.out);
     run(b, &r, 20000, (char *[]){"dfu-util", "-l", NULL});
     CHECK(ok(&r) && strstr(r.out, "Found DFU: [1d50:607f] ver=0200, devnum=4,") && !strstr(r.out, "607d"),
           "dfu-util -l after the second replug: %s", r.out);
