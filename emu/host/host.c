@@ -71,7 +71,6 @@ int host_create(struct host *h, const struct options *opt, const struct host_ada
     memset(h, 0, sizeof *h);
     h->opt = opt;
     h->run_for = opt->run_for;
-    h->serial_master_fd = -1;
     pthread_mutex_init(&h->mailbox_lock, NULL);
     for (int i = 0; i < n && i < HOST_MAX_ADAPTERS; i++) {
         struct host_slot *s = &h->adapters[h->nadapters];

@@ -59,6 +59,8 @@ extern const struct host_adapter host_usbip;      /* --usbip [ADDR:]PORT */
 /* A message to the emulator thread: runs there with the machine stopped between two blocks. */
 typedef void (*host_message_fn)(struct host *h, void *arg);
 
+struct usb_umockdev;
+
 struct host {
     const struct options *opt;
     struct spark_core *board;
@@ -69,7 +71,7 @@ struct host {
     int input_sources;          /* adapters whose threads may send input at any time */
     uint64_t run_for;           /* --run-for, unless an adapter ends the run itself (--usb-host-cmd) */
     const char *usb_env[4];     /* "NAME=value" that lets libusb programs see the device, NULL-ended */
-    int serial_master_fd;       /* a pty master the umockdev bridge made as /dev/ttyACM0, or -1 */
+    struct usb_umockdev *umockdev; /* the umockdev bridge, if running: the serial port becomes its /dev/ttyACM0 */
     volatile bool run_done;
     int run_status;
 

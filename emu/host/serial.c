@@ -750,25 +750,13 @@ static int open_own_pty(struct usb_serial *s, char *err, size_t errlen)
     return master;
 }
 
-static int open_fds(struct usb_serial *s, enum serial_kind kind, const char *file, int pty_master_fd, char *err,
-                    size_t errlen)
+static int open_fds(struct usb_serial *s, enum serial_kind kind, const char *file, char *err, size_t errlen)
 {
     switch (kind) {
     case SERIAL_PTY: {
-        int master;
-        if (pty_master_fd >= 0) {
-            master = fcntl(pty_master_fd, F_DUPFD_CLOEXEC, 3);
-            if (master < 0) {
-                snprintf(err, errlen, "usb serial: cannot use the pty given: %s", strerror(errno));
-                return -1;
-            }
-            if (ptsname_r(master, s->path, sizeof s->path))
-                s->path[0] = '\0';
-        } else {
-            master = open_own_pty(s, err, errlen);
-            if (master < 0)
-                return -1;
-        }
+        int master = open_own_pty(s, err, errlen);
+        if (master < 0)
+            return -1;
         /* the emulator's side of a pty never waits for the user */
         fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
         s->in_fd = s->out_fd = master;
@@ -816,7 +804,7 @@ static void free_serial(struct usb_serial *s)
 }
 
 int usb_serial_start(struct usb_serial **out, struct usb_host *host, struct machine *m, enum serial_kind kind,
-                     const char *file, int pty_master_fd, char *err, size_t errlen)
+                     const char *file, char *err, size_t errlen)
 {
     *out = NULL;
     struct usb_serial *s = calloc(1, sizeof *s);
@@ -844,7 +832,7 @@ int usb_serial_start(struct usb_serial **out, struct usb_host *host, struct mach
         free_serial(s);
         return -1;
     }
-    if (open_fds(s, kind, file, pty_master_fd, err, errlen)) {
+    if (open_fds(s, kind, file, err, errlen)) {
         free_serial(s);
         return -1;
     }

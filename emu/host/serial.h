@@ -23,14 +23,13 @@ struct usb_serial;
 
 /*
  * Emulator thread, before machine_run: observe `host`, register a service on
- * `m` and start the port's I/O thread. `kind` is SERIAL_PTY (with
- * `pty_master_fd` a pty master to drive, which is duplicated and left open for
- * the caller, or -1 to open our own pty with the slave in raw mode at 9600),
- * SERIAL_STDIO (stdin to the Core, the Core to stdout) or SERIAL_FILE (the
+ * `m` and start the port's I/O thread. `kind` is SERIAL_PTY (a pty of our
+ * own, its slave in raw mode at 9600; the umockdev bridge may show it as
+ * /dev/ttyACM0), SERIAL_STDIO (stdin to the Core, the Core to stdout) or SERIAL_FILE (the
  * Core's output to `file`, truncated). Returns 0, or -1 with a message in err.
  */
 int usb_serial_start(struct usb_serial **out, struct usb_host *host, struct machine *m, enum serial_kind kind,
-                     const char *file, int pty_master_fd, char *err, size_t errlen);
+                     const char *file, char *err, size_t errlen);
 
 /* The pty slave's path ("/dev/pts/N"), or "" for stdio and a file. */
 const char *usb_serial_path(const struct usb_serial *s);

@@ -7,6 +7,9 @@
  */
 #include "emu/host/host.h"
 #include "emu/host/serial.h"
+#ifdef SPARK_EMU_HAVE_UMOCKDEV
+#include "emu/host/usb_umockdev.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,19 +30,36 @@ static int serial_adapter_create(struct host *h, void **self, char *err, size_t 
 static int serial_adapter_attach(struct host *h, void *self, char *err, size_t errlen)
 {
     (void)self;
-    if (h->opt->serial == SERIAL_NONE)
+    /*
+     * With the umockdev bridge, the port exists as the kernel's cdc_acm makes
+     * it, without --serial: libusb programs run beside it (particle serial
+     * list / identify / wifi) find /dev/ttyACM0 while the firmware's CDC
+     * function is attached. --serial pty also prints the pty's own path.
+     */
+    enum serial_kind kind = h->opt->serial;
+    if (kind == SERIAL_NONE && h->umockdev)
+        kind = SERIAL_PTY;
+    if (kind == SERIAL_NONE)
         return 0;
     struct usb_serial *s;
-    if (usb_serial_start(&s, spark_core_usb_host(h->board), h->m, h->opt->serial, h->opt->serial_file,
-                         h->serial_master_fd, err, errlen))
+    if (usb_serial_start(&s, spark_core_usb_host(h->board), h->m, kind, h->opt->serial_file, err, errlen))
         return -1;
-    if (h->opt->serial == SERIAL_PTY && h->serial_master_fd < 0) {
-        printf("spark-emu: USB serial on %s\n", usb_serial_path(s));
-        fflush(stdout);
-    }
     for (int i = 0; i < h->nadapters; i++)
         if (h->adapters[i].ops == &host_serial)
             h->adapters[i].self = s;
+#ifdef SPARK_EMU_HAVE_UMOCKDEV
+    if (h->umockdev && kind == SERIAL_PTY &&
+        usb_umockdev_set_tty(h->umockdev, "ttyACM0", usb_serial_path(s), err, errlen))
+        return -1;
+#endif
+    if (h->opt->serial == SERIAL_PTY) {
+        if (h->umockdev)
+            printf("spark-emu: USB serial on %s (/dev/ttyACM0 to programs that see the USB device)\n",
+                   usb_serial_path(s));
+        else
+            printf("spark-emu: USB serial on %s\n", usb_serial_path(s));
+        fflush(stdout);
+    }
     return 0;
 }
 
@@ -59,7 +79,6 @@ const struct host_adapter host_serial = {
 /* ---- --usb umockdev, and the environment --usb-host-cmd gives its commands ---- */
 
 #ifdef SPARK_EMU_HAVE_UMOCKDEV
-#include "emu/host/usb_umockdev.h"
 #include <signal.h>
 
 static struct machine *volatile signalled_machine;
@@ -108,6 +127,7 @@ static int umockdev_adapter_attach(struct host *h, void *self, char *err, size_t
         snprintf(err, errlen, "too many emulator-thread services");
         return -1;
     }
+    h->umockdev = a->u;
     snprintf(a->dir_env, sizeof a->dir_env, "UMOCKDEV_DIR=%s", usb_umockdev_dir(a->u));
     h->usb_env[0] = a->dir_env;
     h->usb_env[1] = "LD_PRELOAD=libumockdev-preload.so.0";
@@ -133,6 +153,7 @@ static void umockdev_adapter_destroy(struct host *h, void *self)
         return;
     signalled_machine = NULL;
     h->usb_env[0] = NULL;
+    h->umockdev = NULL;
     if (a->u)
         usb_umockdev_stop(a->u);
     free(a);

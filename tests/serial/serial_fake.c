@@ -284,7 +284,7 @@ int main(int argc, char **argv)
 
     struct usb_serial *serial;
     char err[256];
-    if (usb_serial_start(&serial, host, m, SERIAL_PTY, NULL, -1, err, sizeof err)) {
+    if (usb_serial_start(&serial, host, m, SERIAL_PTY, NULL, err, sizeof err)) {
         fprintf(stderr, "serial_fake: %s\n", err);
         return 1;
     }
