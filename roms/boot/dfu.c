@@ -29,7 +29,9 @@
  *
  * Where this ROM differs from the original, on purpose: a block that does
  * not fit its memory, or whose address is in no memory, ends in dfuERROR
- * with errADDRESS and writes nothing (the original reports OK); a failed
+ * with errADDRESS and writes nothing (the original reports OK); so does a
+ * SET_ADDRESS_POINTER or ERASE to an address in no memory, and the pointer
+ * keeps its last valid value (the original takes any address); a failed
  * erase or write ends in dfuERROR with the matching status (the original
  * ignores it); DNLOAD and UPLOAD where DFU 1.1 does not allow them, or with
  * more than wTransferSize bytes, STALL and enter dfuERROR (errSTALLEDPKT),
@@ -246,6 +248,16 @@ static bool memory_read(uint32_t address, uint16_t length, const uint8_t **data,
     return true;
 }
 
+static bool memory_contains(uint32_t address)
+{
+    return memory_left(memory_at(address), address) != 0;
+}
+
+/*
+ * Cannot wrap past 4 GiB: the pointer is always inside a memory (at most
+ * 0x0801FFFF) and a block adds less than 64 MiB, so a block beyond a memory
+ * is beyond it, never back at SPI flash address 0.
+ */
 static uint32_t block_address(uint16_t block_num)
 {
     return dfu.address_pointer + (uint32_t)(block_num - DFUSE_DATA_BLOCK_FIRST) * DFU_TRANSFER_SIZE;
@@ -270,9 +282,13 @@ static uint8_t dfuse_command(void)
         return OK;
     switch (dfu.buffer[0]) {
     case DFUSE_SET_ADDRESS_POINTER:
+        if (!memory_contains(address))
+            return errADDRESS;
         dfu.address_pointer = address;
         return OK;
     case DFUSE_ERASE:
+        if (!memory_contains(address))
+            return errADDRESS;
         dfu.address_pointer = address; /* as the original: the pointer follows the erase */
         return memory_erase(address);
     default:
