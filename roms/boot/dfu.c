@@ -33,9 +33,11 @@
  * SET_ADDRESS_POINTER or ERASE to an address in no memory, and the pointer
  * keeps its last valid value (the original takes any address); a failed
  * erase or write ends in dfuERROR with the matching status (the original
- * ignores it); DNLOAD and UPLOAD where DFU 1.1 does not allow them, or with
- * more than wTransferSize bytes, STALL and enter dfuERROR (errSTALLEDPKT),
- * where the original stalls and keeps its state.
+ * ignores it); every class request to the DFU interface that the ROM
+ * STALLs (one the state does not allow, DETACH, an unknown bRequest, the
+ * wrong direction, wLength or more than wTransferSize bytes) enters
+ * dfuERROR with errSTALLEDPKT, as DFU 1.1 appendix A has it, where the
+ * original stalls and keeps its state.
  */
 #include "boot.h"
 
@@ -141,7 +143,7 @@ static void fail(uint8_t status)
     dfu.block_length = 0;
 }
 
-/* A request the state does not allow: STALL it and enter dfuERROR, keeping the first error. */
+/* A DFU request the ROM STALLs: enter dfuERROR, keeping the first error. */
 static bool stall_with_error(void)
 {
     fail(dfu.state == dfuERROR ? dfu.status : errSTALLEDPKT);
@@ -331,9 +333,9 @@ static bool reply(struct usb_data_stage *stage, const uint8_t *data, uint16_t le
 static bool dnload(const struct usb_setup *setup, struct usb_data_stage *stage)
 {
     if (dfu.state != dfuIDLE && dfu.state != dfuDNLOAD_IDLE)
-        return stall_with_error();
+        return false;
     if (setup->wLength > DFU_TRANSFER_SIZE)
-        return stall_with_error();
+        return false;
     if (setup->wLength == 0) {
         /* The end of the download (dfu-util's :leave); the original takes it in dfuIDLE too. */
         enter_state(dfuMANIFEST_SYNC);
@@ -349,9 +351,9 @@ static bool upload(const struct usb_setup *setup, struct usb_data_stage *stage)
     uint16_t length;
 
     if (dfu.state != dfuIDLE && dfu.state != dfuUPLOAD_IDLE)
-        return stall_with_error();
+        return false;
     if (setup->wLength > DFU_TRANSFER_SIZE)
-        return stall_with_error();
+        return false;
     if (setup->wLength == 0) {
         enter_state(dfuIDLE); /* the original ends the upload */
         return true;
@@ -361,7 +363,7 @@ static bool upload(const struct usb_setup *setup, struct usb_data_stage *stage)
         length = sizeof dfuse_commands;
     } else if (setup->wValue < DFUSE_DATA_BLOCK_FIRST) {
         /* The original answers block 1 by storing 0x0F (errSTALLEDPKT) as its state. */
-        return stall_with_error();
+        return false;
     } else if (!memory_read(block_address(setup->wValue), setup->wLength, &data, &length)) {
         fail(errADDRESS);
         return false;
@@ -442,12 +444,11 @@ void dfu_init(void)
     dfu.address_pointer = FIRMWARE_ADDRESS;
 }
 
-bool dfu_request(const struct usb_setup *setup, struct usb_data_stage *stage)
+/* False: the request is not one the ROM takes in this state, or not well formed. */
+static bool interface_request(const struct usb_setup *setup, struct usb_data_stage *stage)
 {
     bool in = setup->bmRequestType & USB_DIR_IN;
 
-    if (setup->wIndex != DFU_INTERFACE)
-        return false;
     switch (setup->bRequest) {
     case DFU_DNLOAD:
         return !in && dnload(setup, stage);
@@ -464,6 +465,20 @@ bool dfu_request(const struct usb_setup *setup, struct usb_data_stage *stage)
     default: /* DFU_DETACH too: a device already in DFU mode has nothing to detach */
         return false;
     }
+}
+
+/*
+ * DFU 1.1 appendix A: in every DFU-mode state, a request the state does not
+ * list STALLs and enters dfuERROR. errSTALLEDPKT ("the device stalled an
+ * unexpected request") is the status for all of them, malformed ones too,
+ * so a host learns from GETSTATUS why its request failed. A request to
+ * another interface is no DFU request: a plain STALL (USB 2.0 9.2.7).
+ */
+bool dfu_request(const struct usb_setup *setup, struct usb_data_stage *stage)
+{
+    if (setup->wIndex != DFU_INTERFACE)
+        return false;
+    return interface_request(setup, stage) || stall_with_error();
 }
 
 void dfu_data_stage_done(const struct usb_setup *setup)
