@@ -56,6 +56,8 @@ static const struct gpio_pin digital_pins[] = {
 static struct {
     uint32_t sysclk_hz;
     volatile uint32_t millis;
+    uint32_t tick_cycles; /* DWT_CYCCNT at the last millisecond counted */
+    uint32_t cycles_per_ms;
     /* CCR values of the current colour: blue (CH1), red (CH2), green (CH3). */
     uint16_t blue, red, green;
     bool lit;
@@ -166,13 +168,31 @@ void led_set(uint32_t rgb, uint32_t blink_ms)
     set_primask(primask);
 }
 
+/*
+ * Counts the milliseconds that passed, not the interrupts: code running from
+ * the flash stalls while the flash erases (20-40 ms a page) or programs, and
+ * the SysTick interrupts of that time are one pending bit, so the time comes
+ * from the cycle counter, which runs on (RM0008 3.3.3). The LED blinks on
+ * after a stall in the phase it would have had.
+ */
 void SysTick_Handler(void)
 {
-    board.millis++;
-    if (board.blink_ms != 0 && ++board.blink_elapsed_ms >= board.blink_ms) {
-        board.blink_elapsed_ms = 0;
-        board.lit = !board.lit;
-        led_output();
+    uint32_t elapsed = DWT_CYCCNT - board.tick_cycles;
+    uint32_t ms = elapsed / board.cycles_per_ms;
+    if (ms == 0)
+        ms = 1; /* a tick came a little early: it still is one */
+    board.tick_cycles += ms * board.cycles_per_ms;
+    board.millis += ms;
+    if (board.blink_ms != 0) {
+        board.blink_elapsed_ms += ms;
+        if (board.blink_elapsed_ms >= board.blink_ms) {
+            uint32_t toggles = board.blink_elapsed_ms / board.blink_ms;
+            board.blink_elapsed_ms %= board.blink_ms;
+            if (toggles & 1u) {
+                board.lit = !board.lit;
+                led_output();
+            }
+        }
     }
 }
 
@@ -182,6 +202,8 @@ void board_idle(void) { wfi(); }
 
 static void systick_init(void)
 {
+    board.cycles_per_ms = board.sysclk_hz / 1000u;
+    board.tick_cycles = DWT_CYCCNT;
     SYST_RVR = board.sysclk_hz / SYSTICK_HZ - 1;
     SYST_CVR = 0;
     scb_set_priority(EXC_SYSTICK, SYSTICK_PRIORITY << NVIC_PRIORITY_SHIFT);

@@ -126,11 +126,19 @@ LEVEL = 95
 YELLOW, WHITE, RED, MAGENTA = (LEVEL, LEVEL, 0), (LEVEL, LEVEL, LEVEL), (LEVEL, 0, 0), (LEVEL, 0, LEVEL)
 
 
-def check_blink(core, colour, toggle_us, name, start_us=0, end_us=None, minimum=4):
+# While the ROM erases a page of the flash it runs from, the CPU stalls for the
+# erase (tERASE 20 ms in the model; RM0008 3.3.3): a toggle due meanwhile comes
+# when the stall ends, so blinks during a copy may move by up to that much.
+COPY_JITTER = 20 * MS
+
+
+def check_blink(core, colour, toggle_us, name, start_us=0, end_us=None, minimum=4, jitter=2 * MS):
     ons = core.colour_ons(colour, start_us, end_us)
     periods = [b - a for a, b in zip(ons, ons[1:])]
-    check(len(periods) >= minimum and all(abs(p - 2 * toggle_us) <= 2 * MS for p in periods),
-          f"{name}: expected {colour} toggling every {toggle_us // MS} ms; switch-ons {ons[:10]}")
+    check(len(periods) >= minimum and all(abs(p - 2 * toggle_us) <= jitter for p in periods)
+          and abs(sum(periods) / len(periods) - 2 * toggle_us) <= 2 * MS,
+          f"{name}: expected {colour} toggling every {toggle_us // MS} ms; switch-ons {ons[:10]}, "
+          f"periods {sorted(periods)[:3]}..{sorted(periods)[-3:]}")
     return ons
 
 
@@ -187,7 +195,7 @@ def test_ota_update_backs_up_then_installs(args):
     core.put_internal(FLAGS_OFFSET, flags_page(fw_version=0x1234, ota=0x0005))
     core.put_external(OTA, new)
     core.run("5s")
-    check_blink(core, MAGENTA, 50 * MS, "OTA copy", minimum=10)
+    check_blink(core, MAGENTA, 50 * MS, "OTA copy", minimum=10, jitter=COPY_JITTER)
     resets = core.resets()
     check(len(resets) == 2 and resets[1][1] == "software", f"one software reset expected: {resets}")
     check(core.firmware_area() == padded(new), "internal flash should hold the OTA image")
@@ -204,7 +212,7 @@ def test_interrupted_ota_restores_backup(args):
     core.put_internal(FLAGS_OFFSET, flags_page(ota=0x5555))
     core.put_external(BACKUP, backup)
     core.run("4s")
-    check_blink(core, RED, 50 * MS, "backup restore", minimum=10)
+    check_blink(core, RED, 50 * MS, "backup restore", minimum=10, jitter=COPY_JITTER)
     check(core.firmware_area() == padded(backup), "internal flash should hold the backup image")
     check(core.flags()[2] == 0x5000, f"flags after restore: {[hex(f) for f in core.flags()]}")
     ok("flags 0x5555 -> red fast blink, backup restored, flags 0x5000")
@@ -217,7 +225,7 @@ def test_factory_reset_flag(args):
     core.put_internal(FLAGS_OFFSET, flags_page(fw_version=0x0042, ota=0x5000, flashed=0, factory=0xAAAA))
     core.put_external(FACTORY, factory)
     core.run("4s")
-    check_blink(core, WHITE, 50 * MS, "factory reset", minimum=10)
+    check_blink(core, WHITE, 50 * MS, "factory reset", minimum=10, jitter=COPY_JITTER)
     check(core.firmware_area() == padded(factory), "internal flash should hold the factory image")
     flags = core.flags()
     check(flags == (0x0042, 0xFFFF, 0x5000, 0x0000, 0xFFFF), f"flags after factory reset: {[hex(f) for f in flags]}")
@@ -243,7 +251,7 @@ def test_mode_button_10s_factory_reset_wipes_wifi(args):
     core.put_external(FACTORY, factory)
     core.run("14s", "--press", "mode@0+10500ms")
     check(core.colour_ons(YELLOW, 0, 10 * S), "yellow expected from 3 s while MODE is held")
-    ons = check_blink(core, WHITE, 50 * MS, "MODE 10.5 s", start_us=10 * S, minimum=10)
+    ons = check_blink(core, WHITE, 50 * MS, "MODE 10.5 s", start_us=10 * S, minimum=10, jitter=COPY_JITTER)
     check(abs(ons[0] - 10 * S) < 5 * MS, f"white should start 10 s into the press: {ons[0]}")
     check(core.firmware_area() == padded(factory), "internal flash should hold the factory image")
     flags = core.flags()
