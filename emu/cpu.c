@@ -765,6 +765,24 @@ static bool update_unaligned_trap(struct machine *m)
     return true;
 }
 
+/* Instruction fetches that wait for a busy flash: the main flash and its alias at 0 (boot from flash). */
+static bool fetch_stalls(uint32_t addr)
+{
+    return addr - FLASH_BASE < FLASH_SIZE || addr < FLASH_SIZE;
+}
+
+/* Events ran: the world may have changed under any loop being watched. */
+static void run_due_events(struct machine *m)
+{
+    struct sim *sim = &m->sim;
+    sim->time_frozen = false;
+    clock_run_due(sim);
+    m->ff_gen++;
+    m->probe_wanted = true;
+    m->watch_moves = 0;
+    sim->attention = true;
+}
+
 static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     struct sim *sim = &m->sim;
@@ -786,6 +804,19 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
         sim->attention = true;
     }
 
+    /*
+     * The flash is busy: this fetch waits until it is done. Events due
+     * meanwhile run (one of them ends the wait); an interrupt they raise is
+     * taken after, as its vector and handler come from the flash too.
+     */
+    while (unlikely(sim->fetch_stall_until > sim->clock.now) && fetch_stalls(addr)) {
+        uint64_t until = sim->fetch_stall_until < sim->clock.deadline ? sim->fetch_stall_until : sim->clock.deadline;
+        m->stats.idle_cycles += until - sim->clock.now;
+        sim->clock.now = until;
+        if (sim->clock.now >= sim->clock.deadline)
+            run_due_events(m);
+    }
+
     if (b->idle_candidate)
         idle_check(m, addr, b);
 
@@ -795,14 +826,8 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
             return; /* the speculative pass starts with this very block */
     }
 
-    if (sim->clock.now >= sim->clock.deadline) {
-        sim->time_frozen = false;
-        clock_run_due(sim);
-        m->ff_gen++;
-        m->probe_wanted = true;
-        m->watch_moves = 0;
-        sim->attention = true;
-    }
+    if (sim->clock.now >= sim->clock.deadline)
+        run_due_events(m);
 
     if (sim->attention) {
         sim->attention = false;
@@ -854,7 +879,8 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
 __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     block_slow_path_inner(m, addr, b);
-    if (m->recording || m->probing || m->search_restart)
+    /* speculation, and a busy flash (the next block may be fetched from it), look at every block */
+    if (m->recording || m->probing || m->search_restart || m->sim.fetch_stall_until > m->sim.clock.now)
         m->sim.attention = true;
     m->prev_block = addr;
 }

@@ -167,6 +167,14 @@ struct sim {
     /* Set when something needs the CPU loop's attention at the next block. */
     bool attention;
 
+    /*
+     * The flash is erasing or programming until this cycle: an instruction
+     * fetch from it waits until then (RM0008 3.3.3: a read of the flash while
+     * it is written or erased stalls the bus). Set with `attention` by the
+     * flash interface; the CPU loop charges the wait before such a block runs.
+     */
+    uint64_t fetch_stall_until;
+
     /* A block asks for a chip reset; the CPU loop performs it. */
     bool reset_requested;
     enum reset_cause reset_cause;

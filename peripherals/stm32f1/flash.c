@@ -3,10 +3,13 @@
  * (RM0008 section 3, PM0075).
  *
  * Design decision: an operation changes the buffer when it starts and only
- * its status (BSY, then EOP) runs in virtual time. A new operation that
- * arrives while BSY is still set completes the pending one first: on the chip
- * the CPU would stall on that access until BSY cleared, which this model
- * cannot do from inside a store, so the stall collapses to zero time.
+ * its status (BSY, then EOP) runs in virtual time. Code running from the
+ * flash stalls until BSY clears, as on the chip: the CPU loop charges that
+ * wait before the next block fetched from the flash (sim.fetch_stall_until),
+ * so a BSY polling loop there costs no host time. A new operation that
+ * arrives while BSY is still set (from code in SRAM) completes the pending
+ * one first: the CPU would stall on that access until BSY cleared, which this
+ * model cannot do from inside a store, so that stall collapses to zero time.
  * The option bytes are reloaded into FLASH_OBR/FLASH_WRPR at every reset,
  * never when they are programmed (RM0008: the new values take effect after
  * the next reset).
@@ -129,6 +132,7 @@ bool stm32_flash_page_protected(const struct stm32_flash *f, unsigned page)
 
 static void flash_end_operation(struct stm32_flash *f)
 {
+    f->sim->fetch_stall_until = 0;
     f->sr = (f->sr & ~FLASH_SR_BSY) | FLASH_SR_EOP;
     f->cr &= ~FLASH_CR_STRT;
     flash_update_irq(f, false);
@@ -153,6 +157,8 @@ static void flash_begin(struct stm32_flash *f, uint64_t duration)
 {
     f->sr |= FLASH_SR_BSY;
     event_schedule_in(f->sim, &f->busy, duration);
+    f->sim->fetch_stall_until = f->busy.when;
+    f->sim->attention = true;
 }
 
 static void flash_erase_page(struct stm32_flash *f)
@@ -406,6 +412,7 @@ void stm32_flash_reset(void *dev, enum reset_cause cause)
 {
     struct stm32_flash *f = dev;
     event_cancel(f->sim, &f->busy); /* its effect is already in the array */
+    f->sim->fetch_stall_until = 0;
     f->acr = FLASH_ACR_RESET;
     f->sr = 0;
     f->cr = FLASH_CR_LOCK;
