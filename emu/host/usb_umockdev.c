@@ -902,6 +902,17 @@ static int do_reap(struct usb_umockdev *u, struct um_fd *fd, UMockdevIoctlData *
 {
     if (fd->reap_arg)
         return -EBUSY;
+    /*
+     * Nothing to reap needs nothing from the client: answered before the
+     * slot is read, which saves libusb's last reap of every transfer (the
+     * one that ends its loop with EAGAIN) a round trip to the client.
+     */
+    if (!fd->done && !fd->inflight && fd_stale(u, fd))
+        return -ENODEV;
+    if (!fd->done && ndelay && !fd->inflight) {
+        u->stats.reap_eagain++;
+        return -EAGAIN;
+    }
     /* the argument points to the client's `void *` that receives its URB's address */
     UMockdevIoctlData *slot = resolve(fd, arg, 0, sizeof(void *));
     if (!slot)
@@ -910,12 +921,6 @@ static int do_reap(struct usb_umockdev *u, struct um_fd *fd, UMockdevIoctlData *
         fd->reap_arg = g_object_ref(slot);
         deliver_reap(fd);
         return COMPLETED;
-    }
-    if (!fd->inflight && fd_stale(u, fd))
-        return -ENODEV;
-    if (ndelay && !fd->inflight) {
-        u->stats.reap_eagain++;
-        return -EAGAIN;
     }
     fd->reap_arg = g_object_ref(slot);
     fd->reap_ndelay = ndelay;
