@@ -6,9 +6,39 @@
  */
 #include "host.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/*
+ * SIGINT and SIGTERM end any run cleanly at the current virtual instant: the
+ * trace is complete, the images are on disk, the umockdev testbed is gone.
+ * The handler only sets flags the CPU loop and the pacing sleep poll.
+ */
+static struct machine *volatile signalled_machine;
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    struct machine *m = signalled_machine;
+    stop_signal = sig;
+    if (m) {
+        __atomic_store_n(&m->exit_requested, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&m->sim.attention, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&m->kicked, 1, __ATOMIC_RELEASE);
+    }
+}
+
+static void catch_stop_signals(struct machine *m)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = m ? on_stop_signal : SIG_DFL;
+    signalled_machine = m;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 /* machine service: runs on the emulator thread after a kick */
 static void drain_mailbox(void *opaque)
@@ -129,6 +159,8 @@ static void *emulator_thread(void *opaque)
 int host_run(struct host *h)
 {
     struct host_slot *main_taker = NULL;
+    stop_signal = 0;
+    catch_stop_signals(h->m);
     for (int i = 0; i < h->nadapters; i++) {
         struct host_slot *s = &h->adapters[i];
         if (s->ops->start && s->ops->start(h, s->self) && !main_taker)
@@ -148,6 +180,10 @@ int host_run(struct host *h)
         pthread_join(thread, NULL);
     }
     stop_all(h);
+    catch_stop_signals(NULL);
+    /* interrupted: as a shell reports it, except that Ctrl-C is how --usb umockdev's serve mode ends */
+    if (stop_signal && !h->opt->usb_umockdev)
+        return 128 + stop_signal;
     return h->run_status;
 }
 

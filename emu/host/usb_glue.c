@@ -79,21 +79,6 @@ const struct host_adapter host_serial = {
 /* ---- --usb umockdev, and the environment --usb-host-cmd gives its commands ---- */
 
 #ifdef SPARK_EMU_HAVE_UMOCKDEV
-#include <signal.h>
-
-static struct machine *volatile signalled_machine;
-
-/* Serve mode runs until interrupted: end the run cleanly so the testbed directory goes too. */
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    struct machine *m = signalled_machine;
-    if (m) {
-        __atomic_store_n(&m->exit_requested, true, __ATOMIC_RELEASE);
-        __atomic_store_n(&m->sim.attention, true, __ATOMIC_RELEASE);
-        __atomic_store_n(&m->kicked, 1, __ATOMIC_RELEASE);
-    }
-}
 
 struct umockdev_adapter {
     struct usb_umockdev *u;
@@ -135,13 +120,7 @@ static int umockdev_adapter_attach(struct host *h, void *self, char *err, size_t
     if (a->serve) {
         printf("%s\n", usb_umockdev_env(a->u));
         fflush(stdout);
-        machine_hold_realtime(h->m, true); /* a client may come at any moment */
-        signalled_machine = h->m;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_stop_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        machine_hold_realtime(h->m, true); /* a client may come at any moment; Ctrl-C ends it (host.c) */
     }
     return 0;
 }
@@ -151,7 +130,6 @@ static void umockdev_adapter_destroy(struct host *h, void *self)
     struct umockdev_adapter *a = self;
     if (!a)
         return;
-    signalled_machine = NULL;
     h->usb_env[0] = NULL;
     h->umockdev = NULL;
     if (a->u)
