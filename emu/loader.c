@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -900,6 +901,65 @@ static int load_ihex(const uint8_t *data, size_t len, struct image *img, char *e
     return rc;
 }
 
+/* ---- what the file name promises ---------------------------------------- */
+
+static bool name_has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), m = strlen(suffix);
+    return n > m && strcasecmp(name + n - m, suffix) == 0;
+}
+
+/*
+ * A name ending in .elf or .hex (any case) is a promise about the content: a
+ * file that breaks it is refused rather than loaded as a raw binary, which
+ * would run garbage and hide the real mistake (a wrong or damaged file).
+ */
+static int check_name_promise(const char *name, const uint8_t *data, size_t len, char *err,
+                              size_t errlen)
+{
+    bool elf = has_elf_magic(data, len);
+    if (name_has_suffix(name, ".elf")) {
+        if (elf)
+            return 0;
+        char first[3 * SELFMAG] = "";
+        for (size_t i = 0; i < len && i < SELFMAG; i++)
+            snprintf(first + 3 * i, sizeof first - 3 * i, "%02x%s", data[i],
+                     i + 1 < len && i + 1 < SELFMAG ? " " : "");
+        if (looks_like_ihex(data, len))
+            return fail(err, errlen,
+                        "%s: named .elf but holds Intel HEX text; rename it .hex, or give the "
+                        "ELF file",
+                        name);
+        return fail(err, errlen,
+                    "%s: named .elf but is not an ELF file: it starts with %s, not the ELF magic "
+                    "7f 45 4c 46",
+                    name, first);
+    }
+    if (name_has_suffix(name, ".hex")) {
+        if (elf)
+            return fail(err, errlen,
+                        "%s: named .hex but is an ELF file, not Intel HEX; rename it .elf", name);
+        size_t i = 0;
+        while (i < len && is_blank(data[i]))
+            i++;
+        if (i == len)
+            return fail(err, errlen, "%s: named .hex but holds only blanks, no Intel HEX record",
+                        name);
+        if (data[i] != IHEX_START_CODE)
+            return fail(err, errlen,
+                        "%s: named .hex but is not Intel HEX: byte 0x%02x at offset %zu, where "
+                        "the first record's ':' should be",
+                        name, data[i], i);
+        for (; i < len; i++)
+            if (!is_text(data[i]))
+                return fail(err, errlen,
+                            "%s: named .hex but is not Intel HEX: byte 0x%02x at offset %zu is "
+                            "not text",
+                            name, data[i], i);
+    }
+    return 0;
+}
+
 /* ---- entry points ------------------------------------------------------- */
 
 int image_load_memory(const char *name, const uint8_t *data, size_t len, uint32_t bin_addr,
@@ -915,6 +975,8 @@ int image_load_memory(const char *name, const uint8_t *data, size_t len, uint32_
     if (len > IMAGE_MAX_FILE_SIZE)
         return fail(err, errlen, "%s: file is %zu bytes, more than an image may have (%u)", name,
                     len, IMAGE_MAX_FILE_SIZE);
+    if (check_name_promise(name, data, len, err, errlen) < 0)
+        return -1;
     out->path = strdup(name);
     if (!out->path)
         return fail(err, errlen, "%s: out of memory", name);

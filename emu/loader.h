@@ -5,9 +5,10 @@
  * Design decision: an image is a list of byte runs at guest addresses, nothing
  * more; where the runs may go (flash, SRAM) and whether two images collide are
  * separate checks the caller makes against its own memory map. The format is
- * told by content, never by file name, and every failure is a status plus a
- * message that names the file and what is wrong, because the emulator prints it
- * verbatim and exits with status 2.
+ * told by content; a name ending in .elf or .hex only has to agree with it (a
+ * non-ELF "x.elf" is refused, never loaded as a raw binary). Every failure is a
+ * status plus a message that names the file and what is wrong, because the
+ * emulator prints it verbatim and exits with status 2.
  */
 #ifndef EMU_LOADER_H
 #define EMU_LOADER_H

@@ -16,6 +16,13 @@ text = os.path.join(tmp, "notes.txt")
 with open(text, "w") as f:
     f.write("this is not a firmware image\n" * 100)
 missing = os.path.join(tmp, "missing.bin")
+# names that promise a format the bytes do not have: refused, never loaded as raw binaries
+fake_elf = os.path.join(tmp, "fake.elf")
+with open(fake_elf, "wb") as f:
+    f.write(open(firmware("core_tinker.bin"), "rb").read()[:4096])
+fake_hex = os.path.join(tmp, "fake.hex")
+with open(fake_hex, "wb") as f:
+    f.write(b":10000000" + bytes(range(16)) + b"\n")
 
 
 def snapshot(d):
@@ -46,6 +53,9 @@ cases = [
     (["--firmware", text], "notes.txt", ("vector table", "not a", "firmware image")),
     (["--bootloader", empty], "empty.bin", ("empty",)),
     (["--ext-flash", text], "notes.txt", ("size", "2097152", "2 MiB")),
+    (["--firmware", fake_elf], "fake.elf", ("not an ELF file",)),
+    (["--load", fake_elf], "fake.elf", ("not an ELF file",)),
+    (["--load", fake_hex + "@0x08005000"], "fake.hex", ("not Intel HEX",)),
     (["--run-for", "ten"], "--run-for", ("duration",)),
     (["--press", "boot@1s"], "boot", ("button",)),
 ]

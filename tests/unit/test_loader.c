@@ -388,10 +388,50 @@ static void test_format_is_told_by_content_not_name(void **state)
 
     /* starts with ':' but is not text: a binary whose first byte happens to be 0x3a */
     const uint8_t bin[] = {':', '1', '0', 0x00, 0x50, 0x00, 0x20};
-    load_bytes("firmware.hex", bin, sizeof bin, FLASH_START, &img);
+    load_bytes("firmware", bin, sizeof bin, FLASH_START, &img);
     assert_int_equal(img.format, IMAGE_BIN);
     assert_int_equal(img.segments[0].size, sizeof bin);
     image_free(&img);
+}
+
+static void test_elf_name_with_other_content_is_refused(void **state)
+{
+    (void)state;
+    const uint8_t bin[] = {0x00, 0x50, 0x00, 0x20, 0x09, 0x01, 0x00, 0x08};
+    expect_error("fw.elf", bin, sizeof bin,
+                 "fw.elf: named .elf but is not an ELF file: it starts with 00 50 00 20, not the "
+                 "ELF magic 7f 45 4c 46");
+    expect_error("FW.ELF", bin, 2,
+                 "FW.ELF: named .elf but is not an ELF file: it starts with 00 50, not the ELF "
+                 "magic 7f 45 4c 46");
+    const char hex[] = ":0100000055AA\n:00000001FF\n";
+    expect_error("fw.elf", (const uint8_t *)hex, strlen(hex),
+                 "fw.elf: named .elf but holds Intel HEX text; rename it .hex, or give the ELF "
+                 "file");
+    /* a name that is only the suffix promises nothing */
+    struct image img;
+    load_bytes(".elf", bin, sizeof bin, FLASH_START, &img);
+    assert_int_equal(img.format, IMAGE_BIN);
+    image_free(&img);
+}
+
+static void test_hex_name_with_other_content_is_refused(void **state)
+{
+    (void)state;
+    const uint8_t bin[] = {':', '1', '0', 0x00, 0x50, 0x00, 0x20};
+    expect_error("firmware.hex", bin, sizeof bin,
+                 "firmware.hex: named .hex but is not Intel HEX: byte 0x00 at offset 3 is not "
+                 "text");
+    const char text[] = "  \n10000000\n";
+    expect_error("firmware.HEX", (const uint8_t *)text, strlen(text),
+                 "firmware.HEX: named .hex but is not Intel HEX: byte 0x31 at offset 3, where the "
+                 "first record's ':' should be");
+    expect_error("blank.hex", (const uint8_t *)" \r\n", 3,
+                 "blank.hex: named .hex but holds only blanks, no Intel HEX record");
+    uint8_t elf[ELF_BUF];
+    struct elf_layout l = build_elf(&firmware_elf, elf, sizeof elf);
+    expect_error("fw.hex", elf, l.size,
+                 "fw.hex: named .hex but is an ELF file, not Intel HEX; rename it .elf");
 }
 
 /* ---- ELF ---------------------------------------------------------------- */
@@ -1057,6 +1097,8 @@ int main(void)
                                         remove_tmpdir),
         cmocka_unit_test(test_bin_running_past_4gib_is_refused),
         cmocka_unit_test(test_format_is_told_by_content_not_name),
+        cmocka_unit_test(test_elf_name_with_other_content_is_refused),
+        cmocka_unit_test(test_hex_name_with_other_content_is_refused),
         cmocka_unit_test(test_elf_loads_file_bytes_at_physical_addresses),
         cmocka_unit_test(test_elf_keeps_only_named_function_and_object_symbols_sorted),
         cmocka_unit_test(test_symbolize_finds_containing_symbol_and_offset),
