@@ -30,12 +30,12 @@ static void on_stop_signal(int sig)
     }
 }
 
-static void catch_stop_signals(struct machine *m)
+/* From host_create to host_destroy; a signal before the machine runs ends the run as soon as it starts. */
+static void catch_stop_signals(bool on)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = m ? on_stop_signal : SIG_DFL;
-    signalled_machine = m;
+    sa.sa_handler = on ? on_stop_signal : SIG_DFL;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
@@ -100,6 +100,9 @@ int host_create(struct host *h, const struct options *opt, const struct host_ada
 {
     memset(h, 0, sizeof *h);
     h->opt = opt;
+    stop_signal = 0;
+    signalled_machine = NULL;
+    catch_stop_signals(true);
     h->run_for = opt->run_for;
     pthread_mutex_init(&h->mailbox_lock, NULL);
     for (int i = 0; i < n && i < HOST_MAX_ADAPTERS; i++) {
@@ -159,8 +162,9 @@ static void *emulator_thread(void *opaque)
 int host_run(struct host *h)
 {
     struct host_slot *main_taker = NULL;
-    stop_signal = 0;
-    catch_stop_signals(h->m);
+    signalled_machine = h->m;
+    if (stop_signal)
+        on_stop_signal(stop_signal); /* it came while the host was being set up */
     for (int i = 0; i < h->nadapters; i++) {
         struct host_slot *s = &h->adapters[i];
         if (s->ops->start && s->ops->start(h, s->self) && !main_taker)
@@ -180,7 +184,7 @@ int host_run(struct host *h)
         pthread_join(thread, NULL);
     }
     stop_all(h);
-    catch_stop_signals(NULL);
+    signalled_machine = NULL;
     /* interrupted: as a shell reports it, except that Ctrl-C is how --usb umockdev's serve mode ends */
     if (stop_signal && !h->opt->usb_umockdev)
         return 128 + stop_signal;
@@ -189,6 +193,8 @@ int host_run(struct host *h)
 
 void host_destroy(struct host *h)
 {
+    catch_stop_signals(false);
+    signalled_machine = NULL;
     for (int i = h->nadapters - 1; i >= 0; i--)
         if (h->adapters[i].ops->destroy)
             h->adapters[i].ops->destroy(h, h->adapters[i].self);
