@@ -17,6 +17,7 @@
  * connection with one log line.
  */
 #include "usbip.h"
+#include "usbip_pdu.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,26 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- the protocol (usbip_protocol.rst); all fields big-endian ---------- */
-
-#define USBIP_VERSION 0x0111u
-#define OP_REQ_DEVLIST 0x8005u
-#define OP_REP_DEVLIST 0x0005u
-#define OP_REQ_IMPORT 0x8003u
-#define OP_REP_IMPORT 0x0003u
-#define OP_HEADER_SIZE 8u
-#define OP_STATUS_OK 0u
-#define OP_STATUS_NA 1u
-
-#define USBIP_CMD_SUBMIT 1u
-#define USBIP_CMD_UNLINK 2u
-#define USBIP_RET_SUBMIT 3u
-#define USBIP_RET_UNLINK 4u
-#define USBIP_HEADER_SIZE 48u /* every URB-phase PDU header, padded */
-#define USBIP_DIR_OUT 0u
-#define USBIP_DIR_IN 1u
-#define USBIP_ISO_DESC_SIZE 16u
-#define USBIP_NO_ISO 0xFFFFFFFFu /* number_of_packets of a non-ISO transfer */
+/* ---- the protocol (usbip_protocol.rst, usbip_pdu.h); all fields big-endian */
 
 #define USBIP_BUSID_SIZE 32u
 #define USBIP_PATH_SIZE 256u
@@ -74,9 +56,7 @@
 
 #define MAX_CONNECTIONS 8
 #define MAX_URBS 64                       /* in flight or waiting for fences, all connections */
-#define MAX_TRANSFER (1u << 20)           /* transfer_buffer_length above this closes the connection */
 #define MAX_IN_FLIGHT_BYTES (16u << 20)   /* URB buffers in flight; beyond, -ENOMEM */
-#define MAX_ISO_PACKETS 1024u
 #define MAX_OUTPUT_BACKLOG (2u << 20)     /* stop reading a client that does not read its replies */
 #define MAX_INTERFACES 32
 #define OP_PHASE_TIMEOUT_MS 10000         /* a client must ask within this (slowloris) */
@@ -204,7 +184,6 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t get_be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -252,39 +231,11 @@ static void wake(struct usbip_server *s)
 
 /* ---- the device as USB/IP describes it ------------------------------------ */
 
-struct interface_info {
-    uint8_t class, subclass, protocol;
-};
-
-/* The interfaces of the configuration in their first alternate setting, as sysfs lists them. */
-static int config_interfaces(const uint8_t *c, unsigned len, struct interface_info *out, int max)
-{
-    int n = 0;
-    for (unsigned o = 0; o + 2 <= len && c[o] >= 2 && n < max; o += c[o]) {
-        if (c[o + 1] == USB_DT_INTERFACE && c[o] >= 9 && o + 9 <= len && c[o + 3] == 0) {
-            out[n].class = c[o + 5];
-            out[n].subclass = c[o + 6];
-            out[n].protocol = c[o + 7];
-            n++;
-        }
-    }
-    return n;
-}
-
-/* The transfer type of an endpoint of the configuration, or -1 if it has none such. */
-static int endpoint_type(const uint8_t *c, unsigned len, uint8_t address)
-{
-    for (unsigned o = 0; o + 2 <= len && c[o] >= 2; o += c[o])
-        if (c[o + 1] == USB_DT_ENDPOINT && c[o] >= 7 && o + 7 <= len && c[o + 2] == address)
-            return c[o + 3] & 0x03;
-    return -1;
-}
-
 /* struct usbip_usb_device (312 bytes) for the view; returns bNumInterfaces. */
 static int put_device(uint8_t *p, const struct usb_device_view *v, const char *busid)
 {
-    struct interface_info ifs[MAX_INTERFACES];
-    int nifs = config_interfaces(v->config, v->config_len, ifs, MAX_INTERFACES);
+    struct usbip_interface_info ifs[MAX_INTERFACES];
+    int nifs = usbip_config_interfaces(v->config, v->config_len, ifs, MAX_INTERFACES);
     memset(p, 0, USBIP_DEVICE_SIZE);
     snprintf((char *)p, USBIP_PATH_SIZE, "/sys/devices/platform/spark-emu/usb%u/%s", v->busnum, busid);
     snprintf((char *)p + USBIP_PATH_SIZE, USBIP_BUSID_SIZE, "%s", busid);
@@ -611,11 +562,11 @@ static void reply_devlist(struct usbip_server *s, struct conn *c)
     pthread_mutex_unlock(&s->lock);
 
     uint8_t dev[USBIP_DEVICE_SIZE];
-    struct interface_info ifs[MAX_INTERFACES];
+    struct usbip_interface_info ifs[MAX_INTERFACES];
     int nifs = 0;
     if (have) {
         put_device(dev, &v, busid);
-        nifs = config_interfaces(v.config, v.config_len, ifs, MAX_INTERFACES);
+        nifs = usbip_config_interfaces(v.config, v.config_len, ifs, MAX_INTERFACES);
     }
     size_t len = OP_HEADER_SIZE + 4 + (have ? USBIP_DEVICE_SIZE + (size_t)nifs * USBIP_INTERFACE_SIZE : 0);
     uint8_t *p = conn_queue(c, len);
@@ -868,38 +819,21 @@ static void handle_unlink(struct usbip_server *s, struct conn *c)
 /* A complete URB-phase header: decide how much follows, or reject it. */
 static void urb_header_ready(struct usbip_server *s, struct conn *c)
 {
-    const uint8_t *h = c->hdr;
-    uint32_t command = get_be32(h);
+    struct usbip_urb_request req;
+    char why[128];
     c->have = 0;
-    if (command == USBIP_CMD_UNLINK) {
+    if (usbip_parse_urb_header(c->hdr, c->config, c->config_len, &req, why, sizeof why) < 0) {
+        conn_fail(s, c, "%s", why);
+        return;
+    }
+    if (req.command == USBIP_CMD_UNLINK) {
         handle_unlink(s, c);
         c->need = USBIP_HEADER_SIZE;
         return;
     }
-    if (command != USBIP_CMD_SUBMIT) {
-        conn_fail(s, c, "unknown command 0x%08x", command);
-        return;
-    }
-    uint32_t dir = get_be32(h + 12), ep = get_be32(h + 16), length = get_be32(h + 24), np = get_be32(h + 32);
-    if (dir > USBIP_DIR_IN || ep > 15) {
-        conn_fail(s, c, "CMD_SUBMIT with direction %u, endpoint %u", dir, ep);
-        return;
-    }
-    if (length > MAX_TRANSFER) {
-        conn_fail(s, c, "CMD_SUBMIT of %u bytes (at most %u)", length, MAX_TRANSFER);
-        return;
-    }
-    c->payload_type = ep == 0 ? (int)USB_ENDPOINT_XFER_CONTROL
-                              : endpoint_type(c->config, c->config_len, (uint8_t)(ep | (dir ? USB_DIR_IN : 0)));
-    c->payload_np = 0;
-    if (c->payload_type == (int)USB_ENDPOINT_XFER_ISOC && np != USBIP_NO_ISO) {
-        if (np > MAX_ISO_PACKETS) {
-            conn_fail(s, c, "CMD_SUBMIT of %u ISO packets (at most %u)", np, MAX_ISO_PACKETS);
-            return;
-        }
-        c->payload_np = np;
-    }
-    size_t need = (dir == USBIP_DIR_OUT ? length : 0) + (size_t)c->payload_np * USBIP_ISO_DESC_SIZE;
+    c->payload_type = req.transfer_type;
+    c->payload_np = req.iso_packets;
+    size_t need = req.payload_len;
     if (!need) {
         handle_submit(s, c);
         c->need = USBIP_HEADER_SIZE;
@@ -916,19 +850,16 @@ static void urb_header_ready(struct usbip_server *s, struct conn *c)
 
 static void op_header_ready(struct usbip_server *s, struct conn *c)
 {
-    uint16_t version = get_be16(c->hdr), code = get_be16(c->hdr + 2);
-    if (version != USBIP_VERSION) {
-        conn_fail(s, c, "protocol version 0x%04x (this server speaks 0x%04x)", version, USBIP_VERSION);
-        return;
-    }
-    if (code == OP_REQ_DEVLIST) {
+    uint16_t code;
+    char why[128];
+    if (usbip_parse_op_header(c->hdr, &code, why, sizeof why) < 0) {
+        conn_fail(s, c, "%s", why);
+    } else if (code == OP_REQ_DEVLIST) {
         reply_devlist(s, c);
-    } else if (code == OP_REQ_IMPORT) {
+    } else {
         c->stage = IN_OP_BUSID;
         c->have = 0;
         c->need = USBIP_BUSID_SIZE;
-    } else {
-        conn_fail(s, c, "unknown operation 0x%04x", code);
     }
 }
 
