@@ -50,8 +50,11 @@ bool window_poll(struct window *w, struct panel *p);
 int window_screenshot(struct window *w, const char *path, char *err, size_t errlen);
 void window_close(struct window *w);
 
-/* Draw a snapshot off-screen, exactly as the window would, into a PNG (no display needed). */
+/* Draw a snapshot off-screen, exactly as a 640x360 window would, into a PNG (no display needed). */
 int panel_render_png(const struct panel_snapshot *s, const char *path, char *err, size_t errlen);
+/* The same at another size, as a resized or HiDPI window would show it (the board scaled, centred). */
+int panel_render_png_sized(const struct panel_snapshot *s, int width, int height, const char *path, char *err,
+                           size_t errlen);
 
 /* Write 8-bit RGB pixels (row-major, width*3 bytes per row) as a PNG. */
 int png_write_rgb(const char *path, const uint8_t *rgb, int width, int height, char *err, size_t errlen);

@@ -5,14 +5,17 @@
  * presses the buttons. Also the panel mailbox the two threads share.
  *
  * Design decision: everything is drawn by one function, draw_panel(), onto any
- * SDL_Renderer, always on a fixed 640x360 canvas, with the software renderer.
- * The window and panel_render_png() (an off-screen surface, no display and no
- * SDL_Init needed) therefore produce the same pixels, and screenshots need
- * neither GL nor a real X server (Xvfb is enough).
+ * SDL_Renderer, in the coordinates of a 640x360 canvas that the painter
+ * scales to the output's pixels (resized windows, HiDPI), with the software
+ * renderer and SDL2_ttf text. The window and panel_render_png() (an off-screen
+ * surface, no display and no SDL_Init needed) therefore produce the same
+ * pixels, and screenshots need neither GL nor a real X server (Xvfb is enough).
  */
 #include "panel.h"
 
 #include <SDL.h>
+#include <SDL_ttf.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,7 @@ struct panel_snapshot panel_read(struct panel *p)
 
 #define CANVAS_WIDTH 640
 #define CANVAS_HEIGHT 360
+#define PANEL_MAX_SIDE 8192
 #define STATUS_BAR_HEIGHT 30
 #define STATUS_BAR_Y (CANVAS_HEIGHT - STATUS_BAR_HEIGHT)
 
@@ -133,7 +137,7 @@ static const char *const PIN_NAMES_BOTTOM[PINS_PER_ROW] = {
 #define RST_BUTTON_Y (LED_CY - LED_PACKAGE / 2 - BUTTON_GAP - BUTTON_H)
 #define MODE_BUTTON_Y (LED_CY + LED_PACKAGE / 2 + BUTTON_GAP)
 #define BUTTON_LABEL_X (BUTTON_X + BUTTON_W + 8)
-#define BUTTON_LABEL_SCALE 2
+#define BUTTON_LABEL_W 60 /* the label answers to clicks too */
 
 /* User LED D7 (0603) next to its pin. */
 #define USER_LED_W 18
@@ -151,7 +155,6 @@ static const char *const PIN_NAMES_BOTTOM[PINS_PER_ROW] = {
 #define TITLE_Y 12
 #define HINT_Y 15
 #define MARGIN 12
-#define STATUS_TEXT_SCALE 2
 #define STATUS_GAP 24
 #define SWATCH 12
 #define SWATCH_GAP 8
@@ -197,124 +200,54 @@ static const struct rgb COLOUR_WHITE = {255, 255, 255};
 #define USER_LED_GLOW_ALPHA 210
 #define HIGHLIGHT_ALPHA 110
 
-/* ---- font ---------------------------------------------------------------- */
+/* ---- text ---------------------------------------------------------------- */
 
 /*
- * A 5 x 9 pixel font drawn for this panel: capitals and digits are 7 rows
- * tall, rows 7-8 hold the descenders of g j p q y , and _. One byte per row,
- * bit 4 is the leftmost column.
+ * Text is DejaVu Sans through SDL2_ttf, rendered at the physical pixel size,
+ * so it stays sharp at any window size and on HiDPI screens. SPARK_EMU_FONT
+ * names another TrueType file. Sizes are em heights in canvas pixels.
  */
-#define FONT_FIRST 32
-#define FONT_LAST 126
-#define FONT_COLUMNS 5
-#define FONT_ROWS 9
-#define FONT_CAP_ROWS 7 /* height of capitals and digits, for centring */
-#define FONT_ADVANCE (FONT_COLUMNS + 1)
-#define FONT_LEFT_BIT 0x10u
+#define FONT_DEFAULT_PATH "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+#define TEXT_SMALL 10
+#define TEXT_MEDIUM 14
+#define TEXT_LARGE 18
+#define FONT_CACHE 6
+#define TEXT_CACHE 96
+#define TEXT_CACHE_MAX_CHARS 95
 
-static const uint8_t FONT[FONT_LAST - FONT_FIRST + 1][FONT_ROWS] = {
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /*   */
-    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04, 0x00, 0x00}, /* ! */
-    {0x0a, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* " */
-    {0x0a, 0x0a, 0x1f, 0x0a, 0x1f, 0x0a, 0x0a, 0x00, 0x00}, /* # */
-    {0x04, 0x0f, 0x14, 0x0e, 0x05, 0x1e, 0x04, 0x00, 0x00}, /* $ */
-    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03, 0x00, 0x00}, /* % */
-    {0x0c, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0d, 0x00, 0x00}, /* & */
-    {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* quote */
-    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02, 0x00, 0x00}, /* ( */
-    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08, 0x00, 0x00}, /* ) */
-    {0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00, 0x00, 0x00}, /* * */
-    {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00, 0x00, 0x00}, /* + */
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08, 0x00}, /* , */
-    {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00}, /* - */
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c, 0x00, 0x00}, /* . */
-    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00, 0x00, 0x00}, /* / */
-    {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e, 0x00, 0x00}, /* 0 */
-    {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* 1 */
-    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00}, /* 2 */
-    {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e, 0x00, 0x00}, /* 3 */
-    {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02, 0x00, 0x00}, /* 4 */
-    {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e, 0x00, 0x00}, /* 5 */
-    {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 6 */
-    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08, 0x00, 0x00}, /* 7 */
-    {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* 8 */
-    {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c, 0x00, 0x00}, /* 9 */
-    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00, 0x00, 0x00}, /* : */
-    {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x04, 0x08, 0x00, 0x00}, /* ; */
-    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02, 0x00, 0x00}, /* < */
-    {0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00}, /* = */
-    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08, 0x00, 0x00}, /* > */
-    {0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04, 0x00, 0x00}, /* ? */
-    {0x0e, 0x11, 0x17, 0x15, 0x17, 0x10, 0x0f, 0x00, 0x00}, /* @ */
-    {0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00}, /* A */
-    {0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e, 0x00, 0x00}, /* B */
-    {0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00}, /* C */
-    {0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c, 0x00, 0x00}, /* D */
-    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f, 0x00, 0x00}, /* E */
-    {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00}, /* F */
-    {0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f, 0x00, 0x00}, /* G */
-    {0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00}, /* H */
-    {0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* I */
-    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c, 0x00, 0x00}, /* J */
-    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11, 0x00, 0x00}, /* K */
-    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f, 0x00, 0x00}, /* L */
-    {0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11, 0x00, 0x00}, /* M */
-    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x00, 0x00}, /* N */
-    {0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* O */
-    {0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00}, /* P */
-    {0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d, 0x00, 0x00}, /* Q */
-    {0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11, 0x00, 0x00}, /* R */
-    {0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e, 0x00, 0x00}, /* S */
-    {0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* T */
-    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* U */
-    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00}, /* V */
-    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a, 0x00, 0x00}, /* W */
-    {0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11, 0x00, 0x00}, /* X */
-    {0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* Y */
-    {0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f, 0x00, 0x00}, /* Z */
-    {0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e, 0x00, 0x00}, /* [ */
-    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00, 0x00, 0x00}, /* backslash */
-    {0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e, 0x00, 0x00}, /* ] */
-    {0x04, 0x0a, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ^ */
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0x00}, /* _ */
-    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ` */
-    {0x00, 0x00, 0x0e, 0x01, 0x0f, 0x11, 0x0f, 0x00, 0x00}, /* a */
-    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1e, 0x00, 0x00}, /* b */
-    {0x00, 0x00, 0x0e, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00}, /* c */
-    {0x01, 0x01, 0x0d, 0x13, 0x11, 0x11, 0x0f, 0x00, 0x00}, /* d */
-    {0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e, 0x00, 0x00}, /* e */
-    {0x06, 0x09, 0x08, 0x1c, 0x08, 0x08, 0x08, 0x00, 0x00}, /* f */
-    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e}, /* g */
-    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00}, /* h */
-    {0x04, 0x00, 0x0c, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* i */
-    {0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c}, /* j */
-    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12, 0x00, 0x00}, /* k */
-    {0x0c, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00}, /* l */
-    {0x00, 0x00, 0x1a, 0x15, 0x15, 0x15, 0x11, 0x00, 0x00}, /* m */
-    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00}, /* n */
-    {0x00, 0x00, 0x0e, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00}, /* o */
-    {0x00, 0x00, 0x1e, 0x11, 0x11, 0x11, 0x1e, 0x10, 0x10}, /* p */
-    {0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x01}, /* q */
-    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10, 0x00, 0x00}, /* r */
-    {0x00, 0x00, 0x0f, 0x10, 0x0e, 0x01, 0x1e, 0x00, 0x00}, /* s */
-    {0x08, 0x08, 0x1c, 0x08, 0x08, 0x09, 0x06, 0x00, 0x00}, /* t */
-    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0d, 0x00, 0x00}, /* u */
-    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00}, /* v */
-    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0a, 0x00, 0x00}, /* w */
-    {0x00, 0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00, 0x00}, /* x */
-    {0x00, 0x00, 0x11, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e}, /* y */
-    {0x00, 0x00, 0x1f, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00}, /* z */
-    {0x03, 0x04, 0x04, 0x08, 0x04, 0x04, 0x03, 0x00, 0x00}, /* { */
-    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00}, /* | */
-    {0x18, 0x04, 0x04, 0x02, 0x04, 0x04, 0x18, 0x00, 0x00}, /* } */
-    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00, 0x00, 0x00}, /* ~ */
+struct font_slot {
+    int px;
+    TTF_Font *font;
+    int cap_offset; /* from the top of a line to the top of a capital */
+};
+
+struct text_slot {
+    char text[TEXT_CACHE_MAX_CHARS + 1];
+    int px;
+    struct rgb colour;
+    SDL_Texture *tex;
+    int w, h, cap_offset;
+    uint64_t used;
 };
 
 /* ---- drawing primitives --------------------------------------------------- */
 
+/*
+ * Everything is drawn in canvas coordinates (640 x 360); the painter maps
+ * them to the output's pixels: scale and a centring offset (letterboxing).
+ * At scale 1 a canvas pixel is an output pixel, as headless screenshots are.
+ */
 struct painter {
     SDL_Renderer *r;
     SDL_Texture *glow; /* white disc, alpha falling off to the rim; tinted per LED */
+    double scale;
+    int ox, oy;
+    bool ttf;          /* TTF_Init succeeded */
+    bool font_failed;  /* the font could not be opened: text is left out */
+    const char *font_path;
+    struct font_slot fonts[FONT_CACHE];
+    struct text_slot texts[TEXT_CACHE];
+    uint64_t clock;
 };
 
 /* What the user is doing with the buttons right now (not yet seen by the board). */
@@ -333,118 +266,231 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+static int px_x(const struct painter *p, double x)
+{
+    return p->ox + (int)lround(x * p->scale);
+}
+
+static int px_y(const struct painter *p, double y)
+{
+    return p->oy + (int)lround(y * p->scale);
+}
+
+static SDL_Rect px_rect(const struct painter *p, double x, double y, double w, double h)
+{
+    int x0 = px_x(p, x), y0 = px_y(p, y);
+    SDL_Rect r = {x0, y0, px_x(p, x + w) - x0, px_y(p, y + h) - y0};
+    if (r.w < 1 && w > 0)
+        r.w = 1;
+    if (r.h < 1 && h > 0)
+        r.h = 1;
+    return r;
+}
+
 static void use_colour(SDL_Renderer *r, struct rgb c)
 {
     SDL_SetRenderDrawBlendMode(r, SDL_BLENDMODE_NONE);
     SDL_SetRenderDrawColor(r, c.r, c.g, c.b, SDL_ALPHA_OPAQUE);
 }
 
-static void fill_rect(SDL_Renderer *r, int x, int y, int w, int h, struct rgb c)
+static void fill_rect(const struct painter *p, double x, double y, double w, double h, struct rgb c)
 {
-    SDL_Rect rect = {x, y, w, h};
-    use_colour(r, c);
-    SDL_RenderFillRect(r, &rect);
+    SDL_Rect rect = px_rect(p, x, y, w, h);
+    use_colour(p->r, c);
+    SDL_RenderFillRect(p->r, &rect);
 }
 
-static void outline_rect(SDL_Renderer *r, int x, int y, int w, int h, struct rgb c)
+/* A one-canvas-pixel frame, as thick as a canvas pixel is on the output. */
+static void outline_rect(const struct painter *p, double x, double y, double w, double h, struct rgb c)
 {
-    SDL_Rect rect = {x, y, w, h};
-    use_colour(r, c);
-    SDL_RenderDrawRect(r, &rect);
+    fill_rect(p, x, y, w, 1, c);
+    fill_rect(p, x, y + h - 1, w, 1, c);
+    fill_rect(p, x, y, 1, h, c);
+    fill_rect(p, x + w - 1, y, 1, h, c);
 }
 
-static int isqrt(int n)
+/*
+ * Filled circle as horizontal spans of output pixels around the centre of
+ * canvas pixel (cx, cy); at scale 1 that pixel is always inside.
+ */
+static void fill_circle(const struct painter *p, double cx, double cy, double radius)
 {
-    int x = 0;
-    while ((x + 1) * (x + 1) <= n)
-        x++;
-    return x;
-}
-
-/* Filled circle as horizontal spans; the pixel (cx, cy) is always inside. */
-static void fill_circle(SDL_Renderer *r, int cx, int cy, int radius)
-{
-    for (int dy = -radius; dy <= radius; dy++) {
-        int half = isqrt(radius * radius - dy * dy);
-        SDL_Rect span = {cx - half, cy + dy, 2 * half + 1, 1};
-        SDL_RenderFillRect(r, &span);
+    double s = p->scale;
+    double pcx = p->ox + cx * s + (s - 1) / 2, pcy = p->oy + cy * s + (s - 1) / 2, pr = radius * s;
+    for (int y = (int)ceil(pcy - pr); y <= (int)floor(pcy + pr); y++) {
+        double dy = y - pcy;
+        double half = sqrt(pr * pr - dy * dy);
+        int x0 = (int)ceil(pcx - half - 1e-9), x1 = (int)floor(pcx + half + 1e-9);
+        if (x1 < x0)
+            continue;
+        SDL_Rect span = {x0, y, x1 - x0 + 1, 1};
+        SDL_RenderFillRect(p->r, &span);
     }
 }
 
-static void fill_circle_colour(SDL_Renderer *r, int cx, int cy, int radius, struct rgb c)
+static void fill_circle_colour(const struct painter *p, double cx, double cy, double radius, struct rgb c)
 {
-    use_colour(r, c);
-    fill_circle(r, cx, cy, radius);
+    use_colour(p->r, c);
+    fill_circle(p, cx, cy, radius);
 }
 
-static void fill_round_rect(SDL_Renderer *r, int x, int y, int w, int h, int radius, struct rgb c)
+static void fill_round_rect(const struct painter *p, double x, double y, double w, double h, double radius,
+                            struct rgb c)
 {
-    use_colour(r, c);
-    for (int row = 0; row < h; row++) {
+    SDL_Rect box = px_rect(p, x, y, w, h);
+    int pr = (int)lround(radius * p->scale);
+    use_colour(p->r, c);
+    for (int row = 0; row < box.h; row++) {
         int inset = 0;
-        int from_edge = row < radius ? radius - row : row >= h - radius ? row - (h - radius - 1) : 0;
+        int from_edge = row < pr ? pr - row : row >= box.h - pr ? row - (box.h - pr - 1) : 0;
         if (from_edge > 0)
-            inset = radius - isqrt(radius * radius - from_edge * from_edge);
-        SDL_Rect span = {x + inset, y + row, w - 2 * inset, 1};
-        SDL_RenderFillRect(r, &span);
+            inset = pr - (int)floor(sqrt((double)(pr * pr - from_edge * from_edge)));
+        SDL_Rect span = {box.x + inset, box.y + row, box.w - 2 * inset, 1};
+        SDL_RenderFillRect(p->r, &span);
     }
 }
 
-static int text_width(const char *s, int scale)
+static struct font_slot *font_at(struct painter *p, int px)
 {
-    size_t n = strlen(s);
-    return n == 0 ? 0 : (int)n * FONT_ADVANCE * scale - scale;
+    if (!p->ttf || p->font_failed)
+        return NULL;
+    for (int i = 0; i < FONT_CACHE; i++)
+        if (p->fonts[i].font && p->fonts[i].px == px)
+            return &p->fonts[i];
+    /* a new size (the window was resized): the first free slot, or the oldest font makes room */
+    int slot = 0;
+    while (slot < FONT_CACHE && p->fonts[slot].font)
+        slot++;
+    if (slot == FONT_CACHE) {
+        TTF_CloseFont(p->fonts[0].font);
+        memmove(p->fonts, p->fonts + 1, sizeof p->fonts[0] * (FONT_CACHE - 1));
+        slot = FONT_CACHE - 1;
+        p->fonts[slot].font = NULL;
+    }
+    TTF_Font *f = TTF_OpenFont(p->font_path, px);
+    if (!f) {
+        fprintf(stderr, "spark-emu: window: cannot open the font %s (%s): drawing without text\n", p->font_path,
+                TTF_GetError());
+        p->font_failed = true;
+        return NULL;
+    }
+    TTF_SetFontHinting(f, TTF_HINTING_LIGHT);
+    int miny, maxy;
+    int cap = TTF_GlyphMetrics32(f, 'H', NULL, NULL, &miny, &maxy, NULL) == 0 ? maxy : px * 3 / 4;
+    p->fonts[slot] = (struct font_slot){px, f, TTF_FontAscent(f) - cap};
+    return &p->fonts[slot];
 }
 
-/* Draws s with its top-left at (x, y); returns where a next character would start. */
-static int draw_text(SDL_Renderer *r, int x, int y, int scale, struct rgb c, const char *s)
+static int text_px(const struct painter *p, int size)
 {
-    use_colour(r, c);
-    for (; *s; s++, x += FONT_ADVANCE * scale) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch < FONT_FIRST || ch > FONT_LAST)
-            ch = '?';
-        const uint8_t *glyph = FONT[ch - FONT_FIRST];
-        for (int row = 0; row < FONT_ROWS; row++) {
-            /* one rectangle per run of set pixels keeps the call count low */
-            for (int col = 0; col < FONT_COLUMNS;) {
-                if (!(glyph[row] & (FONT_LEFT_BIT >> col))) {
-                    col++;
-                    continue;
-                }
-                int run = 1;
-                while (col + run < FONT_COLUMNS && (glyph[row] & (FONT_LEFT_BIT >> (col + run))))
-                    run++;
-                SDL_Rect px = {x + col * scale, y + row * scale, run * scale, scale};
-                SDL_RenderFillRect(r, &px);
-                col += run;
-            }
+    int px = (int)lround(size * p->scale);
+    return px < 6 ? 6 : px;
+}
+
+/* The rendered text, from the cache or made now; NULL without a font. */
+static struct text_slot *text_texture(struct painter *p, int size, struct rgb c, const char *s)
+{
+    int px = text_px(p, size);
+    bool cacheable = strlen(s) <= TEXT_CACHE_MAX_CHARS;
+    struct text_slot *oldest = &p->texts[0];
+    for (int i = 0; cacheable && i < TEXT_CACHE; i++) {
+        struct text_slot *t = &p->texts[i];
+        if (t->tex && t->px == px && t->colour.r == c.r && t->colour.g == c.g && t->colour.b == c.b &&
+            strcmp(t->text, s) == 0) {
+            t->used = ++p->clock;
+            return t;
         }
+        if (!t->tex || (oldest->tex && t->used < oldest->used))
+            oldest = t;
     }
-    return x;
+    struct font_slot *f = font_at(p, px);
+    if (!f || !*s)
+        return NULL;
+    SDL_Color colour = {c.r, c.g, c.b, SDL_ALPHA_OPAQUE};
+    SDL_Surface *surface = TTF_RenderUTF8_Blended(f->font, s, colour);
+    if (!surface)
+        return NULL;
+    SDL_Texture *tex = SDL_CreateTextureFromSurface(p->r, surface);
+    int w = surface->w, h = surface->h;
+    SDL_FreeSurface(surface);
+    if (!tex)
+        return NULL;
+    SDL_SetTextureBlendMode(tex, SDL_BLENDMODE_BLEND);
+    if (oldest->tex)
+        SDL_DestroyTexture(oldest->tex);
+    snprintf(oldest->text, sizeof oldest->text, "%s", cacheable ? s : "");
+    oldest->px = px;
+    oldest->colour = c;
+    oldest->tex = tex;
+    oldest->w = w;
+    oldest->h = h;
+    oldest->cap_offset = f->cap_offset;
+    oldest->used = ++p->clock;
+    if (!cacheable)
+        oldest->px = -1; /* never matches: used once */
+    return oldest;
 }
 
-static void draw_text_centred(SDL_Renderer *r, int cx, int y, int scale, struct rgb c, const char *s)
+/* Width of s in canvas pixels. */
+static double text_width(struct painter *p, const char *s, int size)
 {
-    draw_text(r, cx - text_width(s, scale) / 2, y, scale, c, s);
+    struct font_slot *f = font_at(p, text_px(p, size));
+    int w = 0;
+    if (!f || !*s || TTF_SizeUTF8(f->font, s, &w, NULL) != 0)
+        return 0;
+    return w / p->scale;
+}
+
+/* Draws s with the top of its capitals at canvas (x, y); returns the x after it. */
+static double draw_text(struct painter *p, double x, double y, int size, struct rgb c, const char *s)
+{
+    struct text_slot *t = text_texture(p, size, c, s);
+    if (!t)
+        return x;
+    SDL_Rect dst = {px_x(p, x), px_y(p, y) - t->cap_offset, t->w, t->h};
+    SDL_RenderCopy(p->r, t->tex, NULL, &dst);
+    return x + t->w / p->scale;
+}
+
+static void draw_text_centred(struct painter *p, double cx, double y, int size, struct rgb c, const char *s)
+{
+    draw_text(p, cx - text_width(p, s, size) / 2, y, size, c, s);
+}
+
+/* Height of a capital in canvas pixels, for centring text vertically. */
+static double cap_height(int size)
+{
+    return size * 0.73; /* DejaVu Sans: 1493 / 2048 of the em */
 }
 
 /* Additive light centred on (cx, cy): strength follows the colour's own brightness. */
-static void draw_glow(const struct painter *pt, int cx, int cy, int radius, struct rgb c, uint8_t alpha)
+static void draw_glow(const struct painter *p, double cx, double cy, double radius, struct rgb c, uint8_t alpha)
 {
-    if (!pt->glow || (c.r | c.g | c.b) == 0)
+    if (!p->glow || (c.r | c.g | c.b) == 0)
         return;
-    SDL_Rect dst = {cx - radius, cy - radius, 2 * radius, 2 * radius};
-    SDL_SetTextureColorMod(pt->glow, c.r, c.g, c.b);
-    SDL_SetTextureAlphaMod(pt->glow, alpha);
-    SDL_RenderCopy(pt->r, pt->glow, NULL, &dst);
+    double s = p->scale;
+    int pcx = (int)lround(p->ox + cx * s + s / 2), pcy = (int)lround(p->oy + cy * s + s / 2);
+    int pr = (int)lround(radius * s);
+    SDL_Rect dst = {pcx - pr, pcy - pr, 2 * pr, 2 * pr};
+    SDL_SetTextureColorMod(p->glow, c.r, c.g, c.b);
+    SDL_SetTextureAlphaMod(p->glow, alpha);
+    SDL_RenderCopy(p->r, p->glow, NULL, &dst);
 }
 
 #define GLOW_TEXTURE_SIZE (2 * GLOW_RADIUS)
 
 static int painter_init(struct painter *pt, SDL_Renderer *r, char *err, size_t errlen)
 {
+    memset(pt, 0, sizeof *pt);
     pt->r = r;
+    pt->scale = 1.0;
+    const char *font = getenv("SPARK_EMU_FONT");
+    pt->font_path = font && *font ? font : FONT_DEFAULT_PATH;
+    if (TTF_Init() == 0) {
+        pt->ttf = true;
+    } else {
+        fprintf(stderr, "spark-emu: window: SDL2_ttf does not start (%s): drawing without text\n", TTF_GetError());
+    }
     pt->glow = SDL_CreateTexture(r, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STATIC, GLOW_TEXTURE_SIZE,
                                  GLOW_TEXTURE_SIZE);
     if (!pt->glow) {
@@ -454,8 +500,6 @@ static int painter_init(struct painter *pt, SDL_Renderer *r, char *err, size_t e
     uint32_t *pixels = malloc(sizeof *pixels * GLOW_TEXTURE_SIZE * GLOW_TEXTURE_SIZE);
     if (!pixels) {
         set_err(err, errlen, "panel: out of memory for the LED glow texture");
-        SDL_DestroyTexture(pt->glow);
-        pt->glow = NULL;
         return -1;
     }
     /* alpha = (1 - d^2/R^2)^2: bright near the lens, no visible edge at the rim */
@@ -477,9 +521,31 @@ static int painter_init(struct painter *pt, SDL_Renderer *r, char *err, size_t e
 
 static void painter_destroy(struct painter *pt)
 {
+    for (int i = 0; i < TEXT_CACHE; i++)
+        if (pt->texts[i].tex)
+            SDL_DestroyTexture(pt->texts[i].tex);
+    for (int i = 0; i < FONT_CACHE; i++)
+        if (pt->fonts[i].font)
+            TTF_CloseFont(pt->fonts[i].font);
+    memset(pt->texts, 0, sizeof pt->texts);
+    memset(pt->fonts, 0, sizeof pt->fonts);
     if (pt->glow)
         SDL_DestroyTexture(pt->glow);
     pt->glow = NULL;
+    if (pt->ttf)
+        TTF_Quit();
+    pt->ttf = false;
+}
+
+/* Fit the canvas into an output of w x h pixels, centred. */
+static void painter_fit(struct painter *p, int w, int h)
+{
+    double sx = (double)w / CANVAS_WIDTH, sy = (double)h / CANVAS_HEIGHT;
+    p->scale = sx < sy ? sx : sy;
+    if (p->scale <= 0)
+        p->scale = 1;
+    p->ox = (int)lround((w - CANVAS_WIDTH * p->scale) / 2);
+    p->oy = (int)lround((h - CANVAS_HEIGHT * p->scale) / 2);
 }
 
 /* ---- the board ------------------------------------------------------------ */
@@ -490,106 +556,101 @@ static int pin_x(int index)
     return BOARD_CX + UM_TO_PX((2 * index - (PINS_PER_ROW - 1)) * PIN_PITCH_UM / 2);
 }
 
-static void draw_header_row(SDL_Renderer *r, int row_y, const char *const names[PINS_PER_ROW], bool labels_below)
+static void draw_header_row(struct painter *p, int row_y, const char *const names[PINS_PER_ROW], bool labels_below)
 {
     int frame = PIN_PAD_RADIUS + PIN_FRAME_INSET;
     int left = pin_x(0) - frame, right = pin_x(PINS_PER_ROW - 1) + frame;
-    outline_rect(r, left, row_y - frame, right - left + 1, 2 * frame + 1, COLOUR_SILKSCREEN);
+    outline_rect(p, left, row_y - frame, right - left + 1, 2 * frame + 1, COLOUR_SILKSCREEN);
     for (int i = 0; i < PINS_PER_ROW; i++) {
         int x = pin_x(i);
-        fill_circle_colour(r, x, row_y, PIN_PAD_RADIUS, COLOUR_PAD);
-        fill_circle_colour(r, x, row_y, PIN_HOLE_RADIUS, COLOUR_HOLE);
-        int label_y = labels_below ? row_y + frame + PIN_LABEL_GAP : row_y - frame - PIN_LABEL_GAP - FONT_CAP_ROWS;
-        draw_text_centred(r, x, label_y, 1, COLOUR_SILKSCREEN, names[i]);
+        fill_circle_colour(p, x, row_y, PIN_PAD_RADIUS, COLOUR_PAD);
+        fill_circle_colour(p, x, row_y, PIN_HOLE_RADIUS, COLOUR_HOLE);
+        double label_y = labels_below ? row_y + frame + PIN_LABEL_GAP
+                                      : row_y - frame - PIN_LABEL_GAP - cap_height(TEXT_SMALL);
+        draw_text_centred(p, x + 0.5, label_y, TEXT_SMALL, COLOUR_SILKSCREEN, names[i]);
     }
 }
 
 /* Under the board: the plug and its cable, when a host is attached. */
-static void draw_usb_cable(SDL_Renderer *r)
+static void draw_usb_cable(struct painter *p)
 {
     int plug_x = USB_X - PLUG_W;
-    fill_rect(r, 0, BOARD_CY - CABLE_H / 2, plug_x + 4, CABLE_H, COLOUR_CABLE);
-    fill_rect(r, 0, BOARD_CY - CABLE_H / 2 + 6, plug_x + 4, 3, COLOUR_CABLE_SHINE);
-    fill_round_rect(r, plug_x, BOARD_CY - PLUG_H / 2, PLUG_W + 6, PLUG_H, 8, COLOUR_PLUG);
-    fill_rect(r, plug_x + 10, BOARD_CY - PLUG_H / 2 + 8, 3, PLUG_H - 16, COLOUR_CABLE_SHINE);
+    fill_rect(p, 0, BOARD_CY - CABLE_H / 2, plug_x + 4, CABLE_H, COLOUR_CABLE);
+    fill_rect(p, 0, BOARD_CY - CABLE_H / 2 + 6, plug_x + 4, 3, COLOUR_CABLE_SHINE);
+    fill_round_rect(p, plug_x, BOARD_CY - PLUG_H / 2, PLUG_W + 6, PLUG_H, 8, COLOUR_PLUG);
+    fill_rect(p, plug_x + 10, BOARD_CY - PLUG_H / 2 + 8, 3, PLUG_H - 16, COLOUR_CABLE_SHINE);
 }
 
 /* On top of the board edge: the receptacle, and an indicator beside it. */
-static void draw_usb_receptacle(SDL_Renderer *r, bool attached)
+static void draw_usb_receptacle(struct painter *p, bool attached)
 {
-    fill_round_rect(r, USB_X, USB_Y, USB_W, USB_H, 3, COLOUR_METAL);
-    outline_rect(r, USB_X + 4, USB_Y + 4, USB_W - 8, USB_H - 8, COLOUR_METAL_DARK);
+    fill_round_rect(p, USB_X, USB_Y, USB_W, USB_H, 3, COLOUR_METAL);
+    outline_rect(p, USB_X + 4, USB_Y + 4, USB_W - 8, USB_H - 8, COLOUR_METAL_DARK);
     /* solder tabs either side of the shell */
-    fill_rect(r, USB_X + USB_W - 24, USB_Y - 6, 16, 6, COLOUR_METAL_DARK);
-    fill_rect(r, USB_X + USB_W - 24, USB_Y + USB_H, 16, 6, COLOUR_METAL_DARK);
+    fill_rect(p, USB_X + USB_W - 24, USB_Y - 6, 16, 6, COLOUR_METAL_DARK);
+    fill_rect(p, USB_X + USB_W - 24, USB_Y + USB_H, 16, 6, COLOUR_METAL_DARK);
     if (!attached)
-        fill_rect(r, USB_X, USB_Y + 14, 6, USB_H - 28, COLOUR_HOLE);
+        fill_rect(p, USB_X, USB_Y + 14, 6, USB_H - 28, COLOUR_HOLE);
 
     int label_y = USB_Y + USB_H + 12;
-    fill_circle_colour(r, BOARD_X + 12, label_y + 3, 4, attached ? COLOUR_USB_ON : COLOUR_USB_OFF);
-    draw_text(r, BOARD_X + 20, label_y, 1, attached ? COLOUR_USB_ON : COLOUR_SILKSCREEN, "USB");
+    fill_circle_colour(p, BOARD_X + 12, label_y + 3, 4, attached ? COLOUR_USB_ON : COLOUR_USB_OFF);
+    draw_text(p, BOARD_X + 20, label_y, TEXT_SMALL, attached ? COLOUR_USB_ON : COLOUR_SILKSCREEN, "USB");
 }
 
-static void draw_mcu(SDL_Renderer *r)
+static void draw_mcu(struct painter *p)
 {
     int span = (MCU_LEADS_PER_SIDE - 1) * MCU_LEAD_PITCH;
     int first = (MCU_SIZE - span) / 2;
-    use_colour(r, COLOUR_LEAD);
     for (int i = 0; i < MCU_LEADS_PER_SIDE; i++) {
         int along = first + i * MCU_LEAD_PITCH - MCU_LEAD_WIDTH / 2;
-        SDL_Rect leads[4] = {
-            {MCU_X + along, MCU_Y - MCU_LEAD_LENGTH, MCU_LEAD_WIDTH, MCU_LEAD_LENGTH},
-            {MCU_X + along, MCU_Y + MCU_SIZE, MCU_LEAD_WIDTH, MCU_LEAD_LENGTH},
-            {MCU_X - MCU_LEAD_LENGTH, MCU_Y + along, MCU_LEAD_LENGTH, MCU_LEAD_WIDTH},
-            {MCU_X + MCU_SIZE, MCU_Y + along, MCU_LEAD_LENGTH, MCU_LEAD_WIDTH},
-        };
-        SDL_RenderFillRects(r, leads, 4);
+        fill_rect(p, MCU_X + along, MCU_Y - MCU_LEAD_LENGTH, MCU_LEAD_WIDTH, MCU_LEAD_LENGTH, COLOUR_LEAD);
+        fill_rect(p, MCU_X + along, MCU_Y + MCU_SIZE, MCU_LEAD_WIDTH, MCU_LEAD_LENGTH, COLOUR_LEAD);
+        fill_rect(p, MCU_X - MCU_LEAD_LENGTH, MCU_Y + along, MCU_LEAD_LENGTH, MCU_LEAD_WIDTH, COLOUR_LEAD);
+        fill_rect(p, MCU_X + MCU_SIZE, MCU_Y + along, MCU_LEAD_LENGTH, MCU_LEAD_WIDTH, COLOUR_LEAD);
     }
-    fill_rect(r, MCU_X, MCU_Y, MCU_SIZE, MCU_SIZE, COLOUR_CHIP);
-    fill_circle_colour(r, MCU_X + 8, MCU_Y + 8, 3, COLOUR_BOARD); /* pin-1 dimple */
-    draw_text_centred(r, MCU_X + MCU_SIZE / 2, MCU_Y + MCU_SIZE / 2 - 12, 1, COLOUR_CHIP_TEXT, "STM32");
-    draw_text_centred(r, MCU_X + MCU_SIZE / 2, MCU_Y + MCU_SIZE / 2 + 2, 1, COLOUR_CHIP_TEXT, "F103CB");
+    fill_rect(p, MCU_X, MCU_Y, MCU_SIZE, MCU_SIZE, COLOUR_CHIP);
+    fill_circle_colour(p, MCU_X + 8, MCU_Y + 8, 3, COLOUR_BOARD); /* pin-1 dimple */
+    draw_text_centred(p, MCU_X + MCU_SIZE / 2, MCU_Y + MCU_SIZE / 2 - 12, TEXT_SMALL, COLOUR_CHIP_TEXT, "STM32");
+    draw_text_centred(p, MCU_X + MCU_SIZE / 2, MCU_Y + MCU_SIZE / 2 + 2, TEXT_SMALL, COLOUR_CHIP_TEXT, "F103CB");
 }
 
-static void draw_flash(SDL_Renderer *r)
+static void draw_flash(struct painter *p)
 {
     int span = (FLASH_LEADS_PER_SIDE - 1) * FLASH_LEAD_PITCH;
     int first = FLASH_X + (FLASH_W - span) / 2 - 1;
-    use_colour(r, COLOUR_LEAD);
     for (int i = 0; i < FLASH_LEADS_PER_SIDE; i++) {
-        SDL_Rect leads[2] = {
-            {first + i * FLASH_LEAD_PITCH, FLASH_Y - 4, 3, 4},
-            {first + i * FLASH_LEAD_PITCH, FLASH_Y + FLASH_H, 3, 4},
-        };
-        SDL_RenderFillRects(r, leads, 2);
+        fill_rect(p, first + i * FLASH_LEAD_PITCH, FLASH_Y - 4, 3, 4, COLOUR_LEAD);
+        fill_rect(p, first + i * FLASH_LEAD_PITCH, FLASH_Y + FLASH_H, 3, 4, COLOUR_LEAD);
     }
-    fill_rect(r, FLASH_X, FLASH_Y, FLASH_W, FLASH_H, COLOUR_CHIP);
-    draw_text_centred(r, FLASH_X + FLASH_W / 2, FLASH_Y + (FLASH_H - FONT_CAP_ROWS) / 2, 1, COLOUR_CHIP_TEXT, "SST25");
+    fill_rect(p, FLASH_X, FLASH_Y, FLASH_W, FLASH_H, COLOUR_CHIP);
+    draw_text_centred(p, FLASH_X + FLASH_W / 2, FLASH_Y + (FLASH_H - cap_height(TEXT_SMALL)) / 2, TEXT_SMALL,
+                      COLOUR_CHIP_TEXT, "SST25");
 }
 
-static void draw_cc3000(SDL_Renderer *r)
+static void draw_cc3000(struct painter *p)
 {
-    fill_rect(r, CC3000_X, CC3000_Y, CC3000_W, CC3000_H, COLOUR_METAL_DARK);
-    fill_rect(r, CC3000_X + 3, CC3000_Y + 3, CC3000_W - 6, CC3000_H - 6, COLOUR_METAL);
-    draw_text_centred(r, CC3000_X + CC3000_W / 2, CC3000_Y + CC3000_H / 2 - 12, 2, COLOUR_CHIP, "CC3000");
-    draw_text_centred(r, CC3000_X + CC3000_W / 2, CC3000_Y + CC3000_H / 2 + 10, 1, COLOUR_METAL_DARK, "Wi-Fi");
+    fill_rect(p, CC3000_X, CC3000_Y, CC3000_W, CC3000_H, COLOUR_METAL_DARK);
+    fill_rect(p, CC3000_X + 3, CC3000_Y + 3, CC3000_W - 6, CC3000_H - 6, COLOUR_METAL);
+    draw_text_centred(p, CC3000_X + CC3000_W / 2, CC3000_Y + CC3000_H / 2 - 12, TEXT_LARGE, COLOUR_CHIP, "CC3000");
+    draw_text_centred(p, CC3000_X + CC3000_W / 2, CC3000_Y + CC3000_H / 2 + 12, TEXT_SMALL, COLOUR_METAL_DARK,
+                      "Wi-Fi");
 }
 
-static void draw_button(SDL_Renderer *r, int y, bool pressed, const char *label)
+static void draw_button(struct painter *p, int y, bool pressed, const char *label)
 {
     if (pressed)
-        fill_round_rect(r, BUTTON_X - 3, y - 3, BUTTON_W + 6, BUTTON_H + 6, 6, COLOUR_PRESSED);
-    fill_round_rect(r, BUTTON_X, y, BUTTON_W, BUTTON_H, 4, COLOUR_METAL);
-    outline_rect(r, BUTTON_X + 3, y + 3, BUTTON_W - 6, BUTTON_H - 6, COLOUR_METAL_DARK);
+        fill_round_rect(p, BUTTON_X - 3, y - 3, BUTTON_W + 6, BUTTON_H + 6, 6, COLOUR_PRESSED);
+    fill_round_rect(p, BUTTON_X, y, BUTTON_W, BUTTON_H, 4, COLOUR_METAL);
+    outline_rect(p, BUTTON_X + 3, y + 3, BUTTON_W - 6, BUTTON_H - 6, COLOUR_METAL_DARK);
     int cx = BUTTON_X + BUTTON_W / 2, cy = y + BUTTON_H / 2;
     if (pressed) {
-        fill_circle_colour(r, cx, cy, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR_PRESSED);
+        fill_circle_colour(p, cx, cy, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR_PRESSED);
     } else {
-        fill_circle_colour(r, cx, cy, BUTTON_ACTUATOR_RADIUS, COLOUR_ACTUATOR_RIM);
-        fill_circle_colour(r, cx, cy + 1, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR);
+        fill_circle_colour(p, cx, cy, BUTTON_ACTUATOR_RADIUS, COLOUR_ACTUATOR_RIM);
+        fill_circle_colour(p, cx, cy + 1, BUTTON_ACTUATOR_RADIUS - 2, COLOUR_ACTUATOR);
     }
-    int label_y = cy - (FONT_CAP_ROWS * BUTTON_LABEL_SCALE) / 2;
-    draw_text(r, BUTTON_LABEL_X, label_y, BUTTON_LABEL_SCALE, pressed ? COLOUR_PRESSED : COLOUR_SILKSCREEN, label);
+    double label_y = cy - cap_height(TEXT_MEDIUM) / 2;
+    draw_text(p, BUTTON_LABEL_X, label_y, TEXT_MEDIUM, pressed ? COLOUR_PRESSED : COLOUR_SILKSCREEN, label);
 }
 
 static struct rgb led_colour(const struct panel_snapshot *s)
@@ -598,28 +659,29 @@ static struct rgb led_colour(const struct panel_snapshot *s)
     return c;
 }
 
-static void draw_rgb_led(const struct painter *pt, const struct panel_snapshot *s)
+static void draw_rgb_led(const struct painter *p, const struct panel_snapshot *s)
 {
-    SDL_Renderer *r = pt->r;
+    SDL_Renderer *r = p->r;
     struct rgb c = led_colour(s);
     bool lit = (c.r | c.g | c.b) != 0;
-    fill_rect(r, LED_CX - LED_PACKAGE / 2, LED_CY - LED_PACKAGE / 2, LED_PACKAGE, LED_PACKAGE, COLOUR_LED_PACKAGE);
-    draw_glow(pt, LED_CX, LED_CY, GLOW_RADIUS, c, GLOW_PEAK_ALPHA);
+    fill_rect(p, LED_CX - LED_PACKAGE / 2, LED_CY - LED_PACKAGE / 2, LED_PACKAGE, LED_PACKAGE, COLOUR_LED_PACKAGE);
+    draw_glow(p, LED_CX, LED_CY, GLOW_RADIUS, c, GLOW_PEAK_ALPHA);
     /* the lens is exactly the snapshot's colour, so screenshots can be checked */
-    fill_circle_colour(r, LED_CX, LED_CY, LED_LENS_RADIUS, lit ? c : COLOUR_LED_OFF);
+    fill_circle_colour(p, LED_CX, LED_CY, LED_LENS_RADIUS, lit ? c : COLOUR_LED_OFF);
     SDL_SetRenderDrawBlendMode(r, SDL_BLENDMODE_BLEND);
     SDL_SetRenderDrawColor(r, COLOUR_WHITE.r, COLOUR_WHITE.g, COLOUR_WHITE.b, HIGHLIGHT_ALPHA);
-    fill_circle(r, LED_CX - LED_HIGHLIGHT_OFFSET, LED_CY - LED_HIGHLIGHT_OFFSET, LED_HIGHLIGHT_RADIUS);
+    fill_circle(p, LED_CX - LED_HIGHLIGHT_OFFSET, LED_CY - LED_HIGHLIGHT_OFFSET, LED_HIGHLIGHT_RADIUS);
 }
 
-static void draw_user_led(const struct painter *pt, bool lit)
+static void draw_user_led(const struct painter *p, bool lit)
 {
-    int label_bottom = PIN_ROW_TOP_Y + PIN_PAD_RADIUS + PIN_FRAME_INSET + PIN_LABEL_GAP + FONT_CAP_ROWS;
-    int cx = pin_x(PIN_D7_INDEX), cy = label_bottom + USER_LED_BELOW_LABEL;
-    fill_rect(pt->r, cx - USER_LED_W / 2, cy - USER_LED_H / 2, USER_LED_W, USER_LED_H,
+    double label_bottom =
+        PIN_ROW_TOP_Y + PIN_PAD_RADIUS + PIN_FRAME_INSET + PIN_LABEL_GAP + cap_height(TEXT_SMALL);
+    int cx = pin_x(PIN_D7_INDEX), cy = (int)label_bottom + USER_LED_BELOW_LABEL;
+    fill_rect(p, cx - USER_LED_W / 2, cy - USER_LED_H / 2, USER_LED_W, USER_LED_H,
               lit ? COLOUR_USER_LED_ON : COLOUR_USER_LED_OFF);
     if (lit)
-        draw_glow(pt, cx, cy, USER_LED_GLOW_RADIUS, COLOUR_USER_LED_ON, USER_LED_GLOW_ALPHA);
+        draw_glow(p, cx, cy, USER_LED_GLOW_RADIUS, COLOUR_USER_LED_ON, USER_LED_GLOW_ALPHA);
 }
 
 static void format_time(char *buf, size_t len, uint64_t t_us)
@@ -629,30 +691,27 @@ static void format_time(char *buf, size_t len, uint64_t t_us)
 }
 
 /* One line: time, LED colour (swatch and R,G,B) and the status string. */
-static void draw_status_line(SDL_Renderer *r, const struct panel_snapshot *s)
+static void draw_status_line(struct painter *p, const struct panel_snapshot *s)
 {
-    fill_rect(r, 0, STATUS_BAR_Y, CANVAS_WIDTH, STATUS_BAR_HEIGHT, COLOUR_STATUS_BAR);
-    fill_rect(r, 0, STATUS_BAR_Y, CANVAS_WIDTH, 1, COLOUR_STATUS_EDGE);
+    fill_rect(p, 0, STATUS_BAR_Y, CANVAS_WIDTH, STATUS_BAR_HEIGHT, COLOUR_STATUS_BAR);
+    fill_rect(p, 0, STATUS_BAR_Y, CANVAS_WIDTH, 1, COLOUR_STATUS_EDGE);
 
     char time_text[40], rgb_text[24], status[sizeof s->status + 4];
     format_time(time_text, sizeof time_text, s->t_us);
     snprintf(rgb_text, sizeof rgb_text, "%u,%u,%u", s->led[0], s->led[1], s->led[2]);
     snprintf(status, sizeof status, "%.*s", (int)sizeof s->status - 1, s->status);
 
-    /* Large text when it fits; a long status drops the line to the small size,
+    /* Medium text when it fits; a long status drops the line to the small size,
      * and is cut with "..." only if even that is too wide. */
-    int avail = CANVAS_WIDTH - 2 * MARGIN;
-    int scale = STATUS_TEXT_SCALE;
+    double avail = CANVAS_WIDTH - 2 * MARGIN;
+    int size = TEXT_MEDIUM;
     for (;;) {
-        int gap = STATUS_GAP * scale / STATUS_TEXT_SCALE;
-        int swatch = SWATCH * scale / STATUS_TEXT_SCALE;
-        int swatch_gap = SWATCH_GAP * scale / STATUS_TEXT_SCALE;
-        int width = text_width(time_text, scale) + gap + swatch + swatch_gap + text_width(rgb_text, scale) + gap +
-                    text_width(status, scale);
+        double width = text_width(p, time_text, size) + STATUS_GAP + SWATCH + SWATCH_GAP +
+                       text_width(p, rgb_text, size) + STATUS_GAP + text_width(p, status, size);
         if (width <= avail)
             break;
-        if (scale > 1) {
-            scale--;
+        if (size > TEXT_SMALL) {
+            size = TEXT_SMALL;
             continue;
         }
         size_t n = strlen(status);
@@ -660,54 +719,53 @@ static void draw_status_line(SDL_Renderer *r, const struct panel_snapshot *s)
             break;
         strcpy(status + n - 4, "...");
     }
-    int gap = STATUS_GAP * scale / STATUS_TEXT_SCALE;
-    int swatch = SWATCH * scale / STATUS_TEXT_SCALE;
-    int swatch_gap = SWATCH_GAP * scale / STATUS_TEXT_SCALE;
-    int y = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - FONT_CAP_ROWS * scale) / 2;
-    int x = draw_text(r, MARGIN, y, scale, COLOUR_TEXT, time_text) + gap;
-    outline_rect(r, x - 1, y - 1, swatch + 2, swatch + 2, COLOUR_TEXT_DIM);
-    fill_rect(r, x, y, swatch, swatch, led_colour(s));
-    x = draw_text(r, x + swatch + swatch_gap, y, scale, COLOUR_TEXT, rgb_text) + gap;
-    draw_text(r, x, y, scale, s->running ? COLOUR_TEXT : COLOUR_STATUS_STOPPED, status);
+    double y = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - cap_height(size)) / 2;
+    double x = draw_text(p, MARGIN, y, size, COLOUR_TEXT, time_text) + STATUS_GAP;
+    double sy = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - SWATCH) / 2;
+    outline_rect(p, x - 1, sy - 1, SWATCH + 2, SWATCH + 2, COLOUR_TEXT_DIM);
+    fill_rect(p, x, sy, SWATCH, SWATCH, led_colour(s));
+    x = draw_text(p, x + SWATCH + SWATCH_GAP, y, size, COLOUR_TEXT, rgb_text) + STATUS_GAP;
+    draw_text(p, x, y, size, s->running ? COLOUR_TEXT : COLOUR_STATUS_STOPPED, status);
 }
 
-static void draw_panel(const struct painter *pt, const struct panel_snapshot *s, const struct panel_controls *c)
+static void draw_panel(struct painter *p, const struct panel_snapshot *s, const struct panel_controls *c)
 {
-    SDL_Renderer *r = pt->r;
+    SDL_Renderer *r = p->r;
     SDL_RenderSetViewport(r, NULL);
-    fill_rect(r, 0, 0, CANVAS_WIDTH, CANVAS_HEIGHT, COLOUR_DESK);
-    draw_text(r, TITLE_X, TITLE_Y, 2, COLOUR_TEXT, "Spark Core");
+    use_colour(r, COLOUR_DESK);
+    SDL_RenderClear(r);
+    draw_text(p, TITLE_X, TITLE_Y, TEXT_LARGE, COLOUR_TEXT, "Spark Core");
     const char *hint = "MODE: click or M   RST: click or R   quit: Esc or Q";
-    draw_text(r, CANVAS_WIDTH - MARGIN - text_width(hint, 1), HINT_Y, 1, COLOUR_TEXT_DIM, hint);
+    draw_text(p, CANVAS_WIDTH - MARGIN - text_width(p, hint, TEXT_SMALL), HINT_Y, TEXT_SMALL, COLOUR_TEXT_DIM, hint);
 
     if (s->usb_attached)
-        draw_usb_cable(r);
-    fill_round_rect(r, BOARD_X, BOARD_Y, BOARD_W, BOARD_H, BOARD_CORNER, COLOUR_BOARD_EDGE);
-    fill_round_rect(r, BOARD_X + 2, BOARD_Y + 2, BOARD_W - 4, BOARD_H - 4, BOARD_CORNER - 2, COLOUR_BOARD);
-    draw_usb_receptacle(r, s->usb_attached);
-    draw_header_row(r, PIN_ROW_TOP_Y, PIN_NAMES_TOP, true);
-    draw_header_row(r, PIN_ROW_BOTTOM_Y, PIN_NAMES_BOTTOM, false);
-    draw_mcu(r);
-    draw_flash(r);
-    draw_cc3000(r);
-    draw_button(r, RST_BUTTON_Y, c->reset_held, "RST");
-    draw_button(r, MODE_BUTTON_Y, s->mode_pressed || c->mode_held, "MODE");
-    draw_user_led(pt, s->user_led);
-    draw_rgb_led(pt, s);
-    draw_status_line(r, s);
+        draw_usb_cable(p);
+    fill_round_rect(p, BOARD_X, BOARD_Y, BOARD_W, BOARD_H, BOARD_CORNER, COLOUR_BOARD_EDGE);
+    fill_round_rect(p, BOARD_X + 2, BOARD_Y + 2, BOARD_W - 4, BOARD_H - 4, BOARD_CORNER - 2, COLOUR_BOARD);
+    draw_usb_receptacle(p, s->usb_attached);
+    draw_header_row(p, PIN_ROW_TOP_Y, PIN_NAMES_TOP, true);
+    draw_header_row(p, PIN_ROW_BOTTOM_Y, PIN_NAMES_BOTTOM, false);
+    draw_mcu(p);
+    draw_flash(p);
+    draw_cc3000(p);
+    draw_button(p, RST_BUTTON_Y, c->reset_held, "RST");
+    draw_button(p, MODE_BUTTON_Y, s->mode_pressed || c->mode_held, "MODE");
+    draw_user_led(p, s->user_led);
+    draw_rgb_led(p, s);
+    draw_status_line(p, s);
 }
 
 /* ---- off-screen rendering ------------------------------------------------- */
 
-/* Draws onto a fresh software surface and reads it back as RGB24 rows. */
-static int render_rgb(const struct panel_snapshot *s, uint8_t *rgb, char *err, size_t errlen)
+/* Draws onto a fresh software surface of width x height and reads it back as RGB24 rows. */
+static int render_rgb(const struct panel_snapshot *s, int width, int height, uint8_t *rgb, char *err, size_t errlen)
 {
     int rc = -1;
     SDL_Renderer *r = NULL;
     struct painter pt = {0};
-    SDL_Surface *surface = SDL_CreateRGBSurfaceWithFormat(0, CANVAS_WIDTH, CANVAS_HEIGHT, 32, SDL_PIXELFORMAT_RGB888);
+    SDL_Surface *surface = SDL_CreateRGBSurfaceWithFormat(0, width, height, 32, SDL_PIXELFORMAT_RGB888);
     if (!surface) {
-        set_err(err, errlen, "panel: cannot create a %dx%d surface: %s", CANVAS_WIDTH, CANVAS_HEIGHT, SDL_GetError());
+        set_err(err, errlen, "panel: cannot create a %dx%d surface: %s", width, height, SDL_GetError());
         return -1;
     }
     r = SDL_CreateSoftwareRenderer(surface);
@@ -717,9 +775,10 @@ static int render_rgb(const struct panel_snapshot *s, uint8_t *rgb, char *err, s
     }
     if (painter_init(&pt, r, err, errlen) != 0)
         goto out;
+    painter_fit(&pt, width, height);
     struct panel_controls none = {false, false};
     draw_panel(&pt, s, &none);
-    if (SDL_RenderReadPixels(r, NULL, SDL_PIXELFORMAT_RGB24, rgb, CANVAS_WIDTH * 3) != 0) {
+    if (SDL_RenderReadPixels(r, NULL, SDL_PIXELFORMAT_RGB24, rgb, width * 3) != 0) {
         set_err(err, errlen, "panel: cannot read back the drawing: %s", SDL_GetError());
         goto out;
     }
@@ -732,23 +791,35 @@ out:
     return rc;
 }
 
-int panel_render_png(const struct panel_snapshot *s, const char *path, char *err, size_t errlen)
+int panel_render_png_sized(const struct panel_snapshot *s, int width, int height, const char *path, char *err,
+                           size_t errlen)
 {
-    uint8_t *rgb = malloc((size_t)CANVAS_WIDTH * CANVAS_HEIGHT * 3);
-    if (!rgb) {
-        set_err(err, errlen, "panel: out of memory for a %dx%d image", CANVAS_WIDTH, CANVAS_HEIGHT);
+    if (width < 1 || height < 1 || width > PANEL_MAX_SIDE || height > PANEL_MAX_SIDE) {
+        set_err(err, errlen, "%s: cannot draw the panel at %dx%d (1 to %d pixels each way)", path, width, height,
+                PANEL_MAX_SIDE);
         return -1;
     }
-    int rc = render_rgb(s, rgb, err, errlen);
+    uint8_t *rgb = malloc((size_t)width * height * 3);
+    if (!rgb) {
+        set_err(err, errlen, "panel: out of memory for a %dx%d image", width, height);
+        return -1;
+    }
+    int rc = render_rgb(s, width, height, rgb, err, errlen);
     if (rc == 0)
-        rc = png_write_rgb(path, rgb, CANVAS_WIDTH, CANVAS_HEIGHT, err, errlen);
+        rc = png_write_rgb(path, rgb, width, height, err, errlen);
     free(rgb);
     return rc;
+}
+
+int panel_render_png(const struct panel_snapshot *s, const char *path, char *err, size_t errlen)
+{
+    return panel_render_png_sized(s, CANVAS_WIDTH, CANVAS_HEIGHT, path, err, errlen);
 }
 
 /* ---- the window ----------------------------------------------------------- */
 
 #define FRAME_MS 16 /* at most ~60 redraws a second */
+#define WINDOW_DPI_BASE 96.0f /* a desktop at 100 % */
 /* Button edges the emulator has not taken yet; see queue_mode(). */
 #define MODE_QUEUE_LEN 8
 
@@ -809,14 +880,24 @@ int window_open(struct window **out, const char *title, char *err, size_t errlen
         SDL_QuitSubSystem(SDL_INIT_VIDEO);
         return -1;
     }
-    w->win = SDL_CreateWindow(title, SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, CANVAS_WIDTH, CANVAS_HEIGHT,
-                              SDL_WINDOW_SHOWN);
+    /* HiDPI: where the desktop reports a dense screen, start at a whole multiple of the canvas
+     * (Wayland and macOS scale by themselves and give the renderer more pixels instead) */
+    int zoom = 1;
+    float hdpi = 0;
+    if (SDL_GetDisplayDPI(0, NULL, &hdpi, NULL) == 0 && hdpi >= 2 * WINDOW_DPI_BASE * 0.9f)
+        zoom = (int)(hdpi / WINDOW_DPI_BASE + 0.1f);
+    SDL_Rect usable;
+    while (zoom > 1 && SDL_GetDisplayUsableBounds(0, &usable) == 0 &&
+           (CANVAS_WIDTH * zoom > usable.w || CANVAS_HEIGHT * zoom > usable.h))
+        zoom--;
+    w->win = SDL_CreateWindow(title, SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, CANVAS_WIDTH * zoom,
+                              CANVAS_HEIGHT * zoom, SDL_WINDOW_SHOWN | SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI);
     if (!w->win) {
-        set_err(err, errlen, "window: cannot create a %dx%d window: %s", CANVAS_WIDTH, CANVAS_HEIGHT, SDL_GetError());
+        set_err(err, errlen, "window: cannot create a %dx%d window: %s", CANVAS_WIDTH * zoom, CANVAS_HEIGHT * zoom,
+                SDL_GetError());
         goto fail;
     }
-    SDL_SetWindowMinimumSize(w->win, CANVAS_WIDTH, CANVAS_HEIGHT);
-    SDL_SetWindowMaximumSize(w->win, CANVAS_WIDTH, CANVAS_HEIGHT);
+    SDL_SetWindowMinimumSize(w->win, CANVAS_WIDTH / 2, CANVAS_HEIGHT / 2);
     SDL_Renderer *r = SDL_CreateRenderer(w->win, -1, SDL_RENDERER_SOFTWARE);
     if (!r) {
         set_err(err, errlen, "window: cannot create a software renderer: %s", SDL_GetError());
@@ -848,16 +929,30 @@ void window_close(struct window *w)
         SDL_Quit();
 }
 
-static bool in_rect(int x, int y, int rx, int ry, int rw, int rh)
+/* A button answers to its body and its label (canvas coordinates). */
+static bool on_button(double x, double y, int button_y)
 {
-    return x >= rx && x < rx + rw && y >= ry && y < ry + rh;
+    return x >= BUTTON_X && x < BUTTON_LABEL_X + BUTTON_LABEL_W && y >= button_y && y < button_y + BUTTON_H;
 }
 
-/* A button answers to its body and its label. */
-static bool on_button(int x, int y, int button_y, const char *label)
+/* Fit the painter to the window's pixels now (the window may have been resized). */
+static void fit_to_window(struct window *w)
 {
-    int right = BUTTON_LABEL_X + text_width(label, BUTTON_LABEL_SCALE);
-    return in_rect(x, y, BUTTON_X, button_y, right - BUTTON_X, BUTTON_H);
+    int out_w = CANVAS_WIDTH, out_h = CANVAS_HEIGHT;
+    SDL_GetRendererOutputSize(w->painter.r, &out_w, &out_h);
+    painter_fit(&w->painter, out_w, out_h);
+}
+
+/* A mouse position (window coordinates, which HiDPI makes differ from pixels) on the canvas. */
+static void mouse_to_canvas(struct window *w, int mx, int my, double *x, double *y)
+{
+    int win_w = 1, win_h = 1, out_w = 1, out_h = 1;
+    SDL_GetWindowSize(w->win, &win_w, &win_h);
+    SDL_GetRendererOutputSize(w->painter.r, &out_w, &out_h);
+    fit_to_window(w);
+    double px = (double)mx * out_w / (win_w > 0 ? win_w : 1), py = (double)my * out_h / (win_h > 0 ? win_h : 1);
+    *x = (px - w->painter.ox) / w->painter.scale;
+    *y = (py - w->painter.oy) / w->painter.scale;
 }
 
 static bool mode_held(const struct window *w)
@@ -902,7 +997,7 @@ static void handle_event(struct window *w, const SDL_Event *ev)
     case SDL_WINDOWEVENT:
         if (ev->window.event == SDL_WINDOWEVENT_CLOSE)
             w->quit = true;
-        else if (ev->window.event == SDL_WINDOWEVENT_EXPOSED)
+        else if (ev->window.event == SDL_WINDOWEVENT_EXPOSED || ev->window.event == SDL_WINDOWEVENT_SIZE_CHANGED)
             w->exposed = true;
         else if (ev->window.event == SDL_WINDOWEVENT_FOCUS_LOST) {
             /* key-up events will not come: let go of what the keyboard held */
@@ -935,16 +1030,19 @@ static void handle_event(struct window *w, const SDL_Event *ev)
         else if (ev->key.keysym.sym == SDLK_r)
             w->reset_by_key = false;
         break;
-    case SDL_MOUSEBUTTONDOWN:
+    case SDL_MOUSEBUTTONDOWN: {
         if (ev->button.button != SDL_BUTTON_LEFT)
             break;
-        if (on_button(ev->button.x, ev->button.y, MODE_BUTTON_Y, "MODE")) {
+        double x, y;
+        mouse_to_canvas(w, ev->button.x, ev->button.y, &x, &y);
+        if (on_button(x, y, MODE_BUTTON_Y)) {
             set_mode_source(w, &w->mode_by_mouse, true);
-        } else if (on_button(ev->button.x, ev->button.y, RST_BUTTON_Y, "RST")) {
+        } else if (on_button(x, y, RST_BUTTON_Y)) {
             w->reset_by_mouse = true;
             w->reset_pending = true;
         }
         break;
+    }
     case SDL_MOUSEBUTTONUP:
         /* released anywhere: the pointer may have slid off the button */
         if (ev->button.button == SDL_BUTTON_LEFT) {
@@ -968,6 +1066,7 @@ static bool same_snapshot(const struct panel_snapshot *a, const struct panel_sna
 static void show_latest(struct window *w)
 {
     struct panel_controls controls = {mode_held(w), reset_held(w)};
+    fit_to_window(w);
     draw_panel(&w->painter, &w->latest, &controls);
     SDL_RenderPresent(w->painter.r);
     w->shown = w->latest;
@@ -1021,13 +1120,11 @@ bool window_poll(struct window *w, struct panel *p)
 int window_screenshot(struct window *w, const char *path, char *err, size_t errlen)
 {
     int out_w = 0, out_h = 0;
-    if (SDL_GetRendererOutputSize(w->painter.r, &out_w, &out_h) != 0 || out_w < CANVAS_WIDTH ||
-        out_h < CANVAS_HEIGHT) {
-        set_err(err, errlen, "window: screenshot: the window is %dx%d, smaller than the %dx%d panel", out_w, out_h,
-                CANVAS_WIDTH, CANVAS_HEIGHT);
+    if (SDL_GetRendererOutputSize(w->painter.r, &out_w, &out_h) != 0 || out_w <= 0 || out_h <= 0) {
+        set_err(err, errlen, "window: screenshot: cannot get the window's size: %s", SDL_GetError());
         return -1;
     }
-    uint8_t *rgb = malloc((size_t)CANVAS_WIDTH * CANVAS_HEIGHT * 3);
+    uint8_t *rgb = malloc((size_t)out_w * out_h * 3);
     if (!rgb) {
         set_err(err, errlen, "window: screenshot: out of memory");
         return -1;
@@ -1037,12 +1134,14 @@ int window_screenshot(struct window *w, const char *path, char *err, size_t errl
      * buffer's content is undefined. The drawing is the newest snapshot the
      * last poll read, even if frame pacing had not put it on screen yet, so a
      * caller that publishes, polls and then saves gets what it published; the
-     * same picture is then presented, so the file and the screen agree.
+     * same picture is then presented, so the file and the screen agree. The
+     * file has the window's pixels: a larger window or a HiDPI screen gives a
+     * larger picture.
      */
     struct panel_controls controls = {mode_held(w), reset_held(w)};
+    painter_fit(&w->painter, out_w, out_h);
     draw_panel(&w->painter, &w->latest, &controls);
-    SDL_Rect area = {0, 0, CANVAS_WIDTH, CANVAS_HEIGHT};
-    int rc = SDL_RenderReadPixels(w->painter.r, &area, SDL_PIXELFORMAT_RGB24, rgb, CANVAS_WIDTH * 3);
+    int rc = SDL_RenderReadPixels(w->painter.r, NULL, SDL_PIXELFORMAT_RGB24, rgb, out_w * 3);
     SDL_RenderPresent(w->painter.r);
     w->shown = w->latest;
     w->shown_controls = controls;
@@ -1052,7 +1151,7 @@ int window_screenshot(struct window *w, const char *path, char *err, size_t errl
         free(rgb);
         return -1;
     }
-    rc = png_write_rgb(path, rgb, CANVAS_WIDTH, CANVAS_HEIGHT, err, errlen);
+    rc = png_write_rgb(path, rgb, out_w, out_h, err, errlen);
     free(rgb);
     return rc;
 }

@@ -288,6 +288,37 @@ static void test_panel_render_png_status_line_changes_with_the_snapshot(void **s
     free(db.rgb);
 }
 
+/* A larger output (a resized window, HiDPI) scales the whole board: the LED and the text grow. */
+static void test_panel_render_png_sized_scales_the_board(void **state)
+{
+    struct scratch *s = *state;
+    struct panel_snapshot snap = {0};
+    snap.led[2] = 255;
+    snprintf(snap.status, sizeof snap.status, "listening");
+    char err[ERRLEN] = "";
+    assert_int_equal(panel_render_png_sized(&snap, 2 * PANEL_WIDTH, 2 * PANEL_HEIGHT, s->path, err, sizeof err), 0);
+    struct decoded big;
+    decode_png(s->path, &big);
+    assert_int_equal(big.width, 2 * PANEL_WIDTH);
+    assert_int_equal(big.height, 2 * PANEL_HEIGHT);
+    struct decoded small;
+    render_and_decode(s->path, &snap, &small);
+    const uint8_t *centre = pixel(&big, 2 * LED_CENTRE_X, 2 * LED_CENTRE_Y);
+    assert_memory_equal(centre, pixel(&small, LED_CENTRE_X, LED_CENTRE_Y), 3);
+    /* the status text: about four times as many lit pixels in the bar */
+    int lit_small = 0, lit_big = 0;
+    for (uint32_t y = PANEL_HEIGHT - 30; y < PANEL_HEIGHT; y++)
+        for (uint32_t x = 0; x < PANEL_WIDTH; x++)
+            lit_small += pixel(&small, (int)x, (int)y)[0] > 160;
+    for (uint32_t y = 2 * (PANEL_HEIGHT - 30); y < 2 * PANEL_HEIGHT; y++)
+        for (uint32_t x = 0; x < 2 * PANEL_WIDTH; x++)
+            lit_big += pixel(&big, (int)x, (int)y)[0] > 160;
+    assert_true(lit_small > 100);
+    assert_true(lit_big > 3 * lit_small && lit_big < 5 * lit_small);
+    free(big.rgb);
+    free(small.rgb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +335,8 @@ int main(void)
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_led_off_is_dark_grey, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_glow_grows_with_brightness, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_panel_render_png_sized_scales_the_board, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_status_line_changes_with_the_snapshot, scratch_setup,
                                         scratch_teardown),
