@@ -18,7 +18,7 @@
 
 struct panel_snapshot {
     uint64_t t_us;       /* virtual time */
-    uint8_t led[3];      /* RGB LED, visible colour 0-255 */
+    uint8_t led[3];      /* RGB LED, PWM duty of each channel 0-255 (as traced) */
     bool user_led;       /* D7 (PA13), active high */
     bool usb_attached;   /* D+ pull-up on (PB10 low) */
     bool mode_pressed;   /* MODE button as the board sees it */
@@ -55,6 +55,9 @@ int panel_render_png(const struct panel_snapshot *s, const char *path, char *err
 /* The same at another size, as a resized or HiDPI window would show it (the board scaled, centred). */
 int panel_render_png_sized(const struct panel_snapshot *s, int width, int height, const char *path, char *err,
                            size_t errlen);
+
+/* How bright an LED channel at PWM duty/255 looks, 0-255 (CIE lightness, exposed for a lit LED). */
+uint8_t panel_perceived_level(uint8_t duty);
 
 /* Write 8-bit RGB pixels (row-major, width*3 bytes per row) as a PNG. */
 int png_write_rgb(const char *path, const uint8_t *rgb, int width, int height, char *err, size_t errlen);

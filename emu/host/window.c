@@ -653,9 +653,33 @@ static void draw_button(struct painter *p, int y, bool pressed, const char *labe
     draw_text(p, BUTTON_LABEL_X, label_y, TEXT_MEDIUM, pressed ? COLOUR_PRESSED : COLOUR_SILKSCREEN, label);
 }
 
+/*
+ * What the eye sees of a PWM-driven LED is its lightness, not its duty: CIE
+ * 1976 L* of the duty taken as relative luminance. Tinker's listening blue at
+ * 96/255 (38 %) is L* 68, plainly lit, where a linear mapping drew navy. The
+ * lens is then exposed as a photograph of a lit LED would be: L* 80 and above
+ * is full brightness, and the glow around it shows the rest. The trace and the
+ * status line's numbers stay raw duty.
+ */
+#define LED_EXPOSURE_LIGHTNESS 80.0
+#define CIE_EPSILON (216.0 / 24389.0)
+#define CIE_KAPPA (24389.0 / 27.0)
+
+static double cie_lightness(double luminance)
+{
+    return luminance > CIE_EPSILON ? 116.0 * cbrt(luminance) - 16.0 : CIE_KAPPA * luminance;
+}
+
+uint8_t panel_perceived_level(uint8_t duty)
+{
+    double level = 255.0 * cie_lightness(duty / 255.0) / LED_EXPOSURE_LIGHTNESS;
+    return level >= 255.0 ? 255 : (uint8_t)lround(level);
+}
+
 static struct rgb led_colour(const struct panel_snapshot *s)
 {
-    struct rgb c = {s->led[0], s->led[1], s->led[2]};
+    struct rgb c = {panel_perceived_level(s->led[0]), panel_perceived_level(s->led[1]),
+                    panel_perceived_level(s->led[2])};
     return c;
 }
 
@@ -666,7 +690,7 @@ static void draw_rgb_led(const struct painter *p, const struct panel_snapshot *s
     bool lit = (c.r | c.g | c.b) != 0;
     fill_rect(p, LED_CX - LED_PACKAGE / 2, LED_CY - LED_PACKAGE / 2, LED_PACKAGE, LED_PACKAGE, COLOUR_LED_PACKAGE);
     draw_glow(p, LED_CX, LED_CY, GLOW_RADIUS, c, GLOW_PEAK_ALPHA);
-    /* the lens is exactly the snapshot's colour, so screenshots can be checked */
+    /* the lens is exactly the perceived colour, so screenshots can be checked */
     fill_circle_colour(p, LED_CX, LED_CY, LED_LENS_RADIUS, lit ? c : COLOUR_LED_OFF);
     SDL_SetRenderDrawBlendMode(r, SDL_BLENDMODE_BLEND);
     SDL_SetRenderDrawColor(r, COLOUR_WHITE.r, COLOUR_WHITE.g, COLOUR_WHITE.b, HIGHLIGHT_ALPHA);

@@ -1,6 +1,7 @@
 /*
  * test_png.c - the PNG writer (png_write_rgb) read back with libpng, and the
- * panel drawing it saves (panel_render_png) checked at the RGB LED's centre.
+ * panel drawing it saves (panel_render_png) checked at the RGB LED's centre,
+ * where the LED's PWM duty shows as the eye sees it.
  *
  * Design decision: the files are decoded by libpng's own reader (the
  * simplified png_image API), which checks CRCs, zlib and filters, so these
@@ -224,7 +225,7 @@ static const uint8_t *pixel(const struct decoded *d, int x, int y)
     return d->rgb + ((size_t)y * d->width + x) * 3;
 }
 
-static void test_panel_render_png_led_centre_is_the_snapshot_colour(void **state)
+static void test_panel_render_png_led_centre_is_the_perceived_colour(void **state)
 {
     struct scratch *s = *state;
     const uint8_t colours[][3] = {{0, 0, 255}, {0, 255, 255}, {255, 0, 255}, {12, 200, 34}};
@@ -235,9 +236,38 @@ static void test_panel_render_png_led_centre_is_the_snapshot_colour(void **state
         snprintf(snap.status, sizeof snap.status, "listening");
         struct decoded d;
         render_and_decode(s->path, &snap, &d);
-        assert_memory_equal(pixel(&d, LED_CENTRE_X, LED_CENTRE_Y), colours[i], 3);
+        const uint8_t expected[3] = {panel_perceived_level(colours[i][0]), panel_perceived_level(colours[i][1]),
+                                     panel_perceived_level(colours[i][2])};
+        assert_memory_equal(pixel(&d, LED_CENTRE_X, LED_CENTRE_Y), expected, 3);
         free(d.rgb);
     }
+}
+
+/* Tinker's listening blue, PWM 96/255, looks clearly lit as on a real Core, not navy. */
+static void test_panel_render_png_listening_blue_is_clearly_lit(void **state)
+{
+    struct scratch *s = *state;
+    struct panel_snapshot snap = {0};
+    snap.led[2] = 95;
+    struct decoded d;
+    render_and_decode(s->path, &snap, &d);
+    const uint8_t *c = pixel(&d, LED_CENTRE_X, LED_CENTRE_Y);
+    assert_true(c[2] >= 200);
+    assert_int_equal(c[0], 0);
+    assert_int_equal(c[1], 0);
+    free(d.rgb);
+}
+
+/* The curve: off is off, full is full, more duty never looks darker, and low duty is lifted. */
+static void test_perceived_level_follows_lightness(void **state)
+{
+    (void)state;
+    assert_int_equal(panel_perceived_level(0), 0);
+    assert_int_equal(panel_perceived_level(255), 255);
+    for (int duty = 1; duty < 256; duty++)
+        assert_true(panel_perceived_level((uint8_t)duty) >= panel_perceived_level((uint8_t)(duty - 1)));
+    for (int duty = 1; duty < 200; duty++)
+        assert_true(panel_perceived_level((uint8_t)duty) > duty);
 }
 
 static void test_panel_render_png_led_off_is_dark_grey(void **state)
@@ -331,8 +361,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_png_unwritable_path_names_the_path, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_png_flat_drawing_is_compressed, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_png_leaves_no_temporary_file, scratch_setup, scratch_teardown),
-        cmocka_unit_test_setup_teardown(test_panel_render_png_led_centre_is_the_snapshot_colour, scratch_setup,
+        cmocka_unit_test_setup_teardown(test_panel_render_png_led_centre_is_the_perceived_colour, scratch_setup,
                                         scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_panel_render_png_listening_blue_is_clearly_lit, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test(test_perceived_level_follows_lightness),
         cmocka_unit_test_setup_teardown(test_panel_render_png_led_off_is_dark_grey, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_glow_grows_with_brightness, scratch_setup,
                                         scratch_teardown),
