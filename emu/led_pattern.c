@@ -17,7 +17,8 @@
 #define LED_SOLID_MIN_US 500000u     /* a colour held this long is solid */
 #define BREATH_STEP_MAX_US 400000u   /* a breathing level lasts less than this */
 #define BREATH_MIN_LEVELS 8
-#define BLINK_PERIOD_SPREAD 4        /* periods in one blink agree within 1/4 */
+#define BLINK_PERIOD_SPREAD 8        /* periods in one blink agree within 1/8 */
+#define BLINK_MEAN_PERIODS 4         /* period and on time: the mean of the newest few */
 
 static unsigned brightness(const uint8_t rgb[3])
 {
@@ -137,11 +138,14 @@ static bool find_blink(struct led_pattern *p, uint64_t now, struct led_pattern_s
         uint64_t diff = per > ref ? per - ref : ref - per;
         if (diff * BLINK_PERIOD_SPREAD > ref)
             break;
-        period_sum += per;
-        on_sum += duration(p, ons[k], now);
+        if (cycles < BLINK_MEAN_PERIODS) {
+            period_sum += per;
+            on_sum += duration(p, ons[k], now);
+        }
         cycles++;
     }
-    uint64_t period = period_sum / (uint64_t)cycles, on = on_sum / (uint64_t)cycles;
+    int n = cycles < BLINK_MEAN_PERIODS ? cycles : BLINK_MEAN_PERIODS;
+    uint64_t period = period_sum / (uint64_t)n, on = on_sum / (uint64_t)n;
     if (on >= period)
         return false;
     /* a phase running far past its usual length: the blinking has stopped */
