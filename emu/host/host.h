@@ -101,4 +101,11 @@ void host_destroy(struct host *h);
 /* Any thread: queue a message for the emulator thread. -1 if the mailbox is full. */
 int host_post(struct host *h, host_message_fn fn, void *arg);
 
+/*
+ * Emulator thread: what the RGB LED is doing now, in the headless lines' words
+ * ("blue, blinking every 500 ms (on 250 ms)", "changing (now white)"), from the
+ * LED report's pattern recogniser (led_report.c). For the window's status line.
+ */
+void host_led_describe(struct host *h, char *buf, size_t len);
+
 #endif
