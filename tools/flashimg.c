@@ -218,7 +218,8 @@ enum flashimg_status flashimg_create_file(const char *path, bool force, char *er
     return st;
 }
 
-static enum flashimg_status check_image_size(int fd, const char *path, char *err, size_t errlen)
+static enum flashimg_status check_file_size(int fd, const char *path, size_t size, const char *what,
+                                           char *err, size_t errlen)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -229,13 +230,17 @@ static enum flashimg_status check_image_size(int fd, const char *path, char *err
         set_err(err, errlen, "%s: not a regular file", path);
         return FLASHIMG_ERR_SIZE;
     }
-    if (st.st_size != (off_t)FLASHIMG_SIZE) {
-        set_err(err, errlen,
-                "%s: is %lld bytes; an external flash image must be exactly %u bytes (2 MiB)", path,
-                (long long)st.st_size, FLASHIMG_SIZE);
+    if (st.st_size != (off_t)size) {
+        set_err(err, errlen, "%s: is %lld bytes; %s must be exactly %zu bytes (%zu KiB)", path,
+                (long long)st.st_size, what, size, size / 1024);
         return FLASHIMG_ERR_SIZE;
     }
     return FLASHIMG_OK;
+}
+
+static enum flashimg_status check_image_size(int fd, const char *path, char *err, size_t errlen)
+{
+    return check_file_size(fd, path, FLASHIMG_SIZE, "an external flash image", err, errlen);
 }
 
 static enum flashimg_status read_all(int fd, uint8_t *buf, size_t len)
@@ -255,22 +260,28 @@ static enum flashimg_status read_all(int fd, uint8_t *buf, size_t len)
     return done == len ? FLASHIMG_OK : FLASHIMG_ERR_SIZE;
 }
 
-enum flashimg_status flashimg_load_file(const char *path, uint8_t *img, char *err, size_t errlen)
+enum flashimg_status flashimg_load_exact(const char *path, uint8_t *buf, size_t size, const char *what,
+                                         char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return FLASHIMG_ERR_IO;
     }
-    enum flashimg_status st = check_image_size(fd, path, err, errlen);
+    enum flashimg_status st = check_file_size(fd, path, size, what, err, errlen);
     if (st == FLASHIMG_OK) {
-        st = read_all(fd, img, FLASHIMG_SIZE);
+        st = read_all(fd, buf, size);
         if (st != FLASHIMG_OK)
             set_err(err, errlen, "%s: cannot read: %s", path,
                     st == FLASHIMG_ERR_IO ? strerror(errno) : "the file shrank while reading");
     }
     close(fd);
     return st;
+}
+
+enum flashimg_status flashimg_load_file(const char *path, uint8_t *img, char *err, size_t errlen)
+{
+    return flashimg_load_exact(path, img, FLASHIMG_SIZE, "an external flash image", err, errlen);
 }
 
 enum flashimg_status flashimg_store_range(const char *path, const uint8_t *img, uint32_t addr,

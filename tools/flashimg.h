@@ -76,6 +76,9 @@ extern const size_t flashimg_slot_count;
 enum flashimg_status flashimg_create_file(const char *path, bool force, char *err, size_t errlen);
 /* Read a whole image into img (FLASHIMG_SIZE bytes); the file must be exactly that size. */
 enum flashimg_status flashimg_load_file(const char *path, uint8_t *img, char *err, size_t errlen);
+/* Read a whole file that must be exactly `size` bytes; `what` names it in the message ("an image"). */
+enum flashimg_status flashimg_load_exact(const char *path, uint8_t *buf, size_t size, const char *what,
+                                         char *err, size_t errlen);
 /* Write img[addr, addr+len) back into the existing image file, in place. */
 enum flashimg_status flashimg_store_range(const char *path, const uint8_t *img, uint32_t addr,
                                           size_t len, char *err, size_t errlen);
