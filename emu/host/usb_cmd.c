@@ -33,12 +33,7 @@ struct usb_cmd {
     int ncmds, next;
     char **env;               /* environ plus the adapter's variables */
     uint64_t run_after;       /* --run-for after the last command, 0 = stop at once */
-    pid_t child;
-    bool running;
-    pthread_t waiter;
-    bool waiter_started;
-    int volatile finished;    /* set by the waiter thread */
-    int volatile child_status;
+    struct host_program prog;
     int status;               /* the run's exit status so far */
     struct event give_up_event, end_event;
     bool done;
@@ -69,62 +64,95 @@ static void end_of_run(struct sim *sim, void *opaque)
 static void give_up(struct sim *sim, void *opaque)
 {
     struct usb_cmd *c = opaque;
-    if (c->running || c->done)
+    if (c->prog.running || c->done)
         return;
     sim_log(sim, LOG_ERROR, "--usb-host-cmd: no USB device enumerated within %llu s of virtual time; not running '%s'",
             (unsigned long long)(ENUMERATION_WAIT / SIM_HZ), c->cmds[c->next]);
     finish_run(c, EXIT_USB_NO_DEVICE);
 }
 
+/* ---- one program, waited for on a thread of its own ---- */
+
 static void *wait_child(void *opaque)
 {
-    struct usb_cmd *c = opaque;
+    struct host_program *p = opaque;
     int st = 0;
-    while (waitpid(c->child, &st, 0) < 0 && errno == EINTR)
+    while (waitpid(p->child, &st, 0) < 0 && errno == EINTR)
         ;
-    c->child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    __atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
-    machine_kick(c->m);
+    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    __atomic_store_n(&p->finished, 1, __ATOMIC_RELEASE);
+    machine_kick(p->m);
     return NULL;
 }
 
+int host_program_start(struct host_program *p, struct machine *m, const char *cmd, char *const env[])
+{
+    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    int rc = posix_spawn(&p->child, "/bin/sh", NULL, NULL, argv, env);
+    if (rc != 0)
+        return rc;
+    p->running = true;
+    machine_hold_realtime(m, true);
+    if (pthread_create(&p->waiter, NULL, wait_child, p) != 0) {
+        /* cannot wait in the background: wait here, the emulator pauses meanwhile */
+        wait_child(p);
+    } else {
+        p->waiter_started = true;
+    }
+    return 0;
+}
+
+bool host_program_reap(struct host_program *p, int *status)
+{
+    if (!p->running || !__atomic_load_n(&p->finished, __ATOMIC_ACQUIRE))
+        return false;
+    if (p->waiter_started)
+        pthread_join(p->waiter, NULL);
+    p->waiter_started = false;
+    p->running = false;
+    machine_hold_realtime(p->m, false);
+    *status = p->status;
+    return true;
+}
+
+void host_program_kill(struct host_program *p)
+{
+    if (!p->running)
+        return;
+    kill(p->child, SIGTERM);
+    if (p->waiter_started)
+        pthread_join(p->waiter, NULL);
+    p->waiter_started = false;
+    p->running = false;
+    machine_hold_realtime(p->m, false);
+}
+
+/* ---- --usb-host-cmd ---- */
+
 static void start_next(struct usb_cmd *c)
 {
-    if (c->running || c->done || c->next >= c->ncmds || !usb_host_device(c->host))
+    if (c->prog.running || c->done || c->next >= c->ncmds || !usb_host_device(c->host))
         return;
     const char *cmd = c->cmds[c->next];
-    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
     sim_log(&c->m->sim, LOG_INFO, "--usb-host-cmd: running '%s'", cmd);
-    int rc = posix_spawn(&c->child, "/bin/sh", NULL, NULL, argv, c->env);
+    int rc = host_program_start(&c->prog, c->m, cmd, c->env);
     if (rc != 0) {
         sim_log(&c->m->sim, LOG_ERROR, "--usb-host-cmd: cannot start /bin/sh: %s", strerror(rc));
         finish_run(c, 127);
         return;
     }
-    c->running = true;
     event_cancel(&c->m->sim, &c->give_up_event);
-    machine_hold_realtime(c->m, true);
-    __atomic_store_n(&c->finished, 0, __ATOMIC_RELEASE);
-    if (pthread_create(&c->waiter, NULL, wait_child, c) != 0) {
-        /* cannot wait in the background: wait here, the emulator pauses meanwhile */
-        wait_child(c);
-    } else {
-        c->waiter_started = true;
-    }
 }
 
 /* Emulator thread, after every kick: a command may have ended. */
 static void service(void *opaque)
 {
     struct usb_cmd *c = opaque;
-    if (!c->running || !__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE))
+    int st;
+    if (!host_program_reap(&c->prog, &st))
         return;
-    if (c->waiter_started)
-        pthread_join(c->waiter, NULL);
-    c->waiter_started = false;
-    c->running = false;
-    machine_hold_realtime(c->m, false);
-    int st = c->child_status;
     sim_log(&c->m->sim, st ? LOG_WARN : LOG_INFO, "--usb-host-cmd: '%s' exited with status %d", c->cmds[c->next], st);
     c->next++;
     if (st != 0 || c->next == c->ncmds) {
@@ -143,7 +171,7 @@ static void attached(void *opaque, const struct usb_device_view *dev)
     start_next(opaque);
 }
 
-static char **make_env(const char *const *extra)
+char **host_program_env(const char *const *extra)
 {
     size_t n = 0, k = 0;
     while (environ[n])
@@ -175,7 +203,7 @@ int usb_cmd_start(struct usb_cmd **out, struct machine *m, struct usb_host *host
                   const char *const *extra_env, uint64_t run_after, char *err, size_t errlen)
 {
     struct usb_cmd *c = calloc(1, sizeof *c);
-    if (!c || !(c->env = make_env(extra_env))) {
+    if (!c || !(c->env = host_program_env(extra_env))) {
         free(c);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -233,14 +261,8 @@ static void adapter_stop(struct host *h, void *self)
 {
     (void)h;
     struct usb_cmd *c = self;
-    if (c && c->running) {
-        kill(c->child, SIGTERM);
-        if (c->waiter_started)
-            pthread_join(c->waiter, NULL);
-        c->waiter_started = false;
-        c->running = false;
-        machine_hold_realtime(c->m, false);
-    }
+    if (c)
+        host_program_kill(&c->prog);
 }
 
 static void adapter_destroy(struct host *h, void *self)
