@@ -32,6 +32,25 @@ enum {
 };
 enum { SPI2_SLAVE_FLASH = 0, SPI2_SLAVE_CC3000 = 1 };
 
+/*
+ * The signals a logic view shows (spark_core_signals): the three LED channels
+ * first (their index is the rgb_led channel), then the pins, each the port
+ * and pin it is, active-low ones as the pin's level except USB_PULLUP, which
+ * is 1 while the D+ pull-up is on (PB10 low).
+ */
+enum { SIGNAL_LED_FIRST = 0, SIGNAL_PIN_FIRST = RGB_LED_CHANNELS };
+static const struct spark_core_signal signals[] = {
+    {"LED_R", "TIM1_CH2", true}, {"LED_G", "TIM1_CH3", true}, {"LED_B", "TIM1_CH1", true},
+    {"D0", "PB7", false},  {"D1", "PB6", false},  {"D2", "PB5", false},  {"D3", "PB4", false},
+    {"D4", "PB3", false},  {"D5", "PA15", false}, {"D6", "PA14", false}, {"D7", "PA13", false},
+    {"A0", "PA0", false},  {"A1", "PA1", false},  {"A2", "PA4", false},  {"A3", "PA5", false},
+    {"A4", "PA6", false},  {"A5", "PA7", false},  {"A6", "PB0", false},  {"A7", "PB1", false},
+    {"MODE", "PB2", false}, {"SFLASH_CS", "PB9", false}, {"WLAN_CS", "PB12", false},
+    {"USB_PULLUP", "PB10", false},
+};
+#define NSIGNALS ((int)(sizeof signals / sizeof signals[0]))
+#define SIGNAL_USB_PULLUP (NSIGNALS - 1)
+
 struct spark_core {
     struct machine m;
     struct stm32f103 soc;
@@ -56,6 +75,9 @@ struct spark_core {
     int nled_observers;
     spark_core_usb_fn usb_observer;
     void *usb_opaque;
+    spark_core_signal_fn signal_observer;
+    void *signal_opaque;
+    struct line pin_target[NSIGNALS]; /* what a watched pin's line drove before it was watched */
 };
 
 /* ---- wiring ------------------------------------------------------------- */
@@ -68,8 +90,32 @@ static void led_pwm(void *opaque, int ch, bool driven, uint32_t high_q16)
     /* TIM1 CH1 = blue (PA8), CH2 = red (PA9), CH3 = green (PA10) */
     static const int led_channel[5] = {-1, RGB_LED_BLUE, RGB_LED_RED, RGB_LED_GREEN, -1};
     struct spark_core *b = opaque;
-    if (ch >= 1 && ch <= 3)
-        rgb_led_pwm_in(&b->led, led_channel[ch], driven, high_q16);
+    if (ch < 1 || ch > 3)
+        return;
+    rgb_led_pwm_in(&b->led, led_channel[ch], driven, high_q16);
+    if (b->signal_observer) /* common anode: lit while the pin is low */
+        b->signal_observer(b->signal_opaque, SIGNAL_LED_FIRST + led_channel[ch],
+                           driven ? (double)(TIM_PWM_FULL - high_q16) / TIM_PWM_FULL : 0.0);
+}
+
+/* A watched pin changed: to what it drove before, then to the signal observer. */
+static void watched_pin_line(void *opaque, int n, bool level)
+{
+    struct spark_core *b = opaque;
+    line_set(&b->pin_target[n], level);
+    if (b->signal_observer)
+        b->signal_observer(b->signal_opaque, n, n == SIGNAL_USB_PULLUP ? !level : level);
+}
+
+static void watch_pins(struct spark_core *b)
+{
+    for (int i = SIGNAL_PIN_FIRST; i < NSIGNALS; i++) {
+        const char *pin = signals[i].pin;
+        struct stm32_gpio *port = &b->soc.gpio[pin[1] == 'A' ? GPIO_PORT_A : GPIO_PORT_B];
+        int n = atoi(pin + 2);
+        b->pin_target[i] = port->out[n];
+        port->out[n] = line_to(watched_pin_line, b, i);
+    }
 }
 
 static void mode_button_line(void *opaque, int n, bool level)
@@ -239,6 +285,7 @@ int spark_core_create(struct spark_core **out, const struct spark_core_config *b
         stm32_adc_set_input_mv(&b->soc.adc1, analog_channel[opt->analog[i].pin], opt->analog[i].millivolts);
         stm32_adc_set_input_mv(&b->soc.adc2, analog_channel[opt->analog[i].pin], opt->analog[i].millivolts);
     }
+    watch_pins(b);
     b->mode.out = line_to(mode_button_line, b, 0);
     b->reset.out = line_to(reset_button_line, b, 0);
     for (int i = 0; i < opt->npresses; i++) {
@@ -321,6 +368,18 @@ void spark_core_set_usb_observer(struct spark_core *b, spark_core_usb_fn fn, voi
 {
     b->usb_observer = fn;
     b->usb_opaque = opaque;
+}
+
+const struct spark_core_signal *spark_core_signals(int *count)
+{
+    *count = NSIGNALS;
+    return signals;
+}
+
+void spark_core_set_signal_observer(struct spark_core *b, spark_core_signal_fn fn, void *opaque)
+{
+    b->signal_observer = fn;
+    b->signal_opaque = opaque;
 }
 
 struct spark_core_view spark_core_view(const struct spark_core *b)

@@ -75,6 +75,21 @@ void spark_core_set_usb_observer(struct spark_core *b, spark_core_usb_fn fn, voi
  */
 struct usb_host *spark_core_usb_host(struct spark_core *b);
 
+/*
+ * The board's named signals, for a logic view (--vcd): the pins by their
+ * board names, levels 0/1, and the RGB LED's PWM channels as the fraction of
+ * each period they are lit (0-1). The observer hears every change, on the
+ * emulator thread; several may come in one virtual instant.
+ */
+struct spark_core_signal {
+    const char *name;  /* "D7", "A0", "LED_B", "MODE", "SFLASH_CS", "USB_PULLUP"... */
+    const char *pin;   /* "PA13", or "TIM1_CH1" for a PWM channel */
+    bool pwm;          /* a duty 0-1 rather than a level */
+};
+const struct spark_core_signal *spark_core_signals(int *count);
+typedef void (*spark_core_signal_fn)(void *opaque, int signal, double value);
+void spark_core_set_signal_observer(struct spark_core *b, spark_core_signal_fn fn, void *opaque);
+
 /* What the board shows now. */
 struct spark_core_view {
     uint8_t led[3];      /* RGB LED, the last reported visible colour */
