@@ -43,6 +43,7 @@ static void print_stats(struct machine *m, double wall)
 static const struct host_adapter *const adapters[] = {
     &host_uart,       /* USART lines to the trace and log, --uart-rx into Serial1 */
     &host_led_report, /* the LED summary: headless lines on stdout, the window's status */
+    &host_vcd,        /* --vcd: the pins and the LED's PWM duty as a Value Change Dump */
     &host_window,     /* the SDL window, its clicks, --screenshot */
     &host_umockdev,   /* --usb umockdev: libusb programs see the device (also for --usb-host-cmd) */
     &host_usbip,      /* --usbip: the device over USB/IP */

@@ -18,6 +18,7 @@ enum {
     OPT_INT_FLASH,
     OPT_EXT_FLASH,
     OPT_TRACE,
+    OPT_VCD,
     OPT_PRESS,
     OPT_WIFI_PROFILES,
     OPT_HEADLESS,
@@ -45,6 +46,7 @@ static const struct option long_options[] = {
     {"int-flash", required_argument, NULL, OPT_INT_FLASH},
     {"ext-flash", required_argument, NULL, OPT_EXT_FLASH},
     {"trace", required_argument, NULL, OPT_TRACE},
+    {"vcd", required_argument, NULL, OPT_VCD},
     {"press", required_argument, NULL, OPT_PRESS},
     {"wifi-profiles", required_argument, NULL, OPT_WIFI_PROFILES},
     {"headless", no_argument, NULL, OPT_HEADLESS},
@@ -113,6 +115,8 @@ void options_usage(FILE *f)
         "Output:\n"
         "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
         "                           flash events (docs/trace.md)\n"
+        "  --vcd FILE               the pins (D0-D7, A0-A7, MODE, chip selects, USB pull-up) and\n"
+        "                           the LED's PWM duty as a Value Change Dump (GTKWave, sigrok)\n"
         "  --screenshot FILE@TIME   save a PNG of the board (the window, or the same drawing\n"
         "                           off-screen when headless) at virtual TIME; repeatable\n"
         "  --stats                  print execution statistics at exit\n"
@@ -236,6 +240,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         case OPT_INT_FLASH: o->int_flash = optarg; break;
         case OPT_EXT_FLASH: o->ext_flash = optarg; break;
         case OPT_TRACE: o->trace = optarg; break;
+        case OPT_VCD: o->vcd = optarg; break;
         case OPT_PRESS:
             if (o->npresses == OPT_MAX_PRESSES) {
                 snprintf(err, errlen, "--press: at most %d presses", OPT_MAX_PRESSES);

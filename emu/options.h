@@ -54,6 +54,7 @@ struct options {
     const char *int_flash;
     const char *ext_flash;
     const char *trace;
+    const char *vcd;  /* --vcd FILE: the pins as a Value Change Dump */
     struct press_spec presses[OPT_MAX_PRESSES];
     int npresses;
     int wifi_profiles;
