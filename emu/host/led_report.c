@@ -2,8 +2,8 @@
  * led_report.c - what the RGB LED is doing, in words ("white, breathing",
  * "blue, blinking every 500 ms (on 250 ms)"), from the pattern recogniser
  * (emu/led_pattern.h). Headless, a line goes to stdout whenever a settled
- * pattern differs from the last one printed (unless stdout is someone
- * else's); the window reads the same words for its status line through
+ * pattern differs from the last one printed by more than jitter (unless
+ * stdout is someone else's); the window reads the same words for its status line through
  * host_led_describe().
  *
  * Design decision: the recogniser sees every colour change as it happens and
@@ -22,7 +22,19 @@
 struct led_report {
     struct host *h;
     struct led_pattern pattern;
+    struct led_pattern_state printed; /* the last pattern put in words */
+    bool have_printed;
 };
+
+/* The same pattern in other words: a period that moved by a few percent is no news. */
+static bool same_pattern(const struct led_pattern_state *a, const struct led_pattern_state *b)
+{
+    if (a->shape != b->shape || strcmp(led_colour_name(a->rgb), led_colour_name(b->rgb)) != 0)
+        return false;
+    uint64_t dp = a->period_us > b->period_us ? a->period_us - b->period_us : b->period_us - a->period_us;
+    uint64_t don = a->on_us > b->on_us ? a->on_us - b->on_us : b->on_us - a->on_us;
+    return dp * 8 <= b->period_us && don * 4 <= b->on_us && (a->period_us == 0) == (b->period_us == 0);
+}
 
 static void led_changed(void *opaque, const uint8_t rgb[3])
 {
@@ -57,10 +69,12 @@ static void led_report_pace(struct host *h, void *self)
     led_pattern_classify(&r->pattern, sim_now_us(&h->m->sim), &s);
     if (s.shape == LED_CHANGING || (s.shape == LED_BLINKING && s.cycles < 2))
         return; /* not settled yet */
+    if (r->have_printed && same_pattern(&s, &r->printed))
+        return;
+    r->printed = s;
+    r->have_printed = true;
     char summary[sizeof h->led_summary];
     led_pattern_describe(&s, summary, sizeof summary);
-    if (strcmp(summary, h->led_summary) == 0)
-        return;
     /* headless only, and not when stdout is someone else's: a test ROM's (--load) or the Core's USB
        serial (--serial stdio), whose byte stream a line of ours would corrupt */
     if (!h->windowed && h->opt->log_level > LOG_ERROR && h->opt->nloads == 0 && h->opt->serial != SERIAL_STDIO) {
