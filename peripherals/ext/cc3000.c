@@ -1,7 +1,8 @@
 /*
- * cc3000.c - TI CC3000 stub: SPI framing, IRQ handshake, HCI replies, NVMEM
- * and a scripted WiFi network, enough for the unmodified Spark firmware to
- * reach listening mode (no profiles) or its cloud handshake (profiles).
+ * cc3000.c - TI CC3000 model: SPI framing, IRQ handshake, HCI replies, NVMEM,
+ * a scripted WiFi network (listening mode without profiles, connect + DHCP
+ * with them) and BSD sockets on the network behind struct cc3000_net (host
+ * sockets through emu/host/net.c; see "sockets" below and docs/net.md).
  *
  * SPI: a chip-select cycle starting with 0x01 is a host write
  * (01 LEN_hi LEN_lo 00 00, then LEN bytes of HCI packet and padding); one
@@ -181,22 +182,29 @@ static void reply_i32(struct cc3000 *dev, uint16_t opcode, int32_t value)
 }
 
 /* Data packet: 02, opcode, argument length, total length (LE), arguments, data. */
-static void queue_data(struct cc3000 *dev, uint64_t delay, uint8_t opcode, const uint8_t *data,
-                       size_t n)
+static void queue_data_args(struct cc3000 *dev, uint64_t delay, uint8_t opcode, const uint8_t *args,
+                            size_t nargs, const uint8_t *data, size_t n)
 {
-    if (n > CC3000_PACKET_MAX - HCI_DATA_HEADER_SIZE)
-        n = CC3000_PACKET_MAX - HCI_DATA_HEADER_SIZE;
+    if (n > CC3000_PACKET_MAX - HCI_DATA_HEADER_SIZE - nargs)
+        n = CC3000_PACKET_MAX - HCI_DATA_HEADER_SIZE - nargs;
     struct cc3000_packet *p = queue_insert(dev, sim_now(dev->sim) + delay);
     if (!p)
         return;
     p->data[0] = CC3000_HCI_TYPE_DATA;
     p->data[1] = opcode;
-    p->data[2] = 0; /* no arguments: the host takes total length - argument length as data */
-    put_le16(&p->data[3], (uint16_t)n);
+    p->data[2] = (uint8_t)nargs; /* the host takes total length - argument length as data */
+    put_le16(&p->data[3], (uint16_t)(nargs + n));
+    if (nargs)
+        memcpy(&p->data[HCI_DATA_HEADER_SIZE], args, nargs);
     if (n)
-        memcpy(&p->data[HCI_DATA_HEADER_SIZE], data, n);
-    p->len = (uint16_t)(HCI_DATA_HEADER_SIZE + n);
+        memcpy(&p->data[HCI_DATA_HEADER_SIZE + nargs], data, n);
+    p->len = (uint16_t)(HCI_DATA_HEADER_SIZE + nargs + n);
     irq_update(dev);
+}
+
+static void queue_data(struct cc3000 *dev, uint64_t delay, uint8_t opcode, const uint8_t *data, size_t n)
+{
+    queue_data_args(dev, delay, opcode, NULL, 0, data, n);
 }
 
 /* ---- IRQ ---------------------------------------------------------------- */
@@ -271,10 +279,7 @@ static bool wlan_has_ip(const struct cc3000 *dev)
     return sim_now(dev->sim) >= dev->dhcp_at;
 }
 
-static void close_all_sockets(struct cc3000 *dev)
-{
-    memset(dev->sockets, 0, sizeof dev->sockets);
-}
+static void close_all_sockets(struct cc3000 *dev, const char *by);
 
 static void start_connecting(struct cc3000 *dev)
 {
@@ -315,7 +320,7 @@ static void disconnect(struct cc3000 *dev)
             queue_remove(dev, i);
     }
     dev->connected_at = dev->dhcp_at = UINT64_MAX;
-    close_all_sockets(dev);
+    close_all_sockets(dev, "network");
     if (was_connected)
         queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_WLAN_UNSOL_DISCONNECT, STATUS_OK,
                     NULL, 0);
@@ -398,30 +403,203 @@ void cc3000_set_mac_seed(struct cc3000 *dev, uint32_t seed)
 }
 
 /* ---- sockets ------------------------------------------------------------- */
+/*
+ * With a network attached (cc3000_set_net), every socket is one of its
+ * handles, and the three requests that wait (connect, select, gethostbyname)
+ * are answered when the network has the answer or the module's own time limit
+ * expires; the host driver can have only one of them outstanding. Without a
+ * network the sockets are scripted: they connect and never receive data.
+ *
+ * Framing: the firmware's idle poll reads a 2-byte length with one
+ * non-blocking recv and drops a lone byte, so select does not report a socket
+ * readable while exactly one byte is waiting, until CC3000_COALESCE_TIME has
+ * passed without its successor (a peer that writes the prefix in two TCP
+ * segments still gets it read in one piece).
+ */
+
+#define SOCK_TYPE_DGRAM 2
+#define SOCKET_ARG_TYPE 4
+#define CONNECT_ARG_ADDR 12      /* sockaddr: family (LE), port (BE), IPv4 a.b.c.d */
+#define SOCKADDR_LEN 8
+#define SELECT_ARG_NFDS 0
+#define SELECT_ARG_READ 24
+#define SELECT_ARG_WRITE 28
+#define SELECT_ARG_EXCEPT 32
+#define RECV_ARG_LEN 4
+#define RESOLVE_ARG_LEN 4
+#define RESOLVE_ARG_NAME 8
+#define SENDTO_ARGS 24
+#define RECVFROM_ARG_FROMLEN 4   /* in the data packet's arguments */
+#define RECVFROM_ARG_FROM 16
+/* Largest recv payload: well inside the host driver's SPI receive buffer. */
+#define RECV_MAX 1000
+/* What the wire shows of the 0.7.0 handshake (docs/net.md). */
+#define CLOUD_NONCE_LEN 40
+#define CLOUD_KEY_BLOCK_LEN 256
+#define CLOUD_SESSION_KEY_LEN 384
+#define CLOUD_HELLO_LEN 18
 
 static bool socket_valid(const struct cc3000 *dev, uint32_t sd)
 {
-    return sd < CC3000_MAX_SOCKETS && dev->sockets[sd];
+    return sd < CC3000_MAX_SOCKETS && dev->sockets[sd].open;
 }
 
-static void socket_open(struct cc3000 *dev)
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static const char *cloud_stage(const struct cc3000_socket *s)
+{
+    if (s->received < CLOUD_NONCE_LEN)
+        return "nonce";
+    if (s->received < CLOUD_NONCE_LEN + CLOUD_SESSION_KEY_LEN)
+        return "session-key";
+    return "hello";
+}
+
+/* The cloud connection ended: `by` the core (it closed), the peer, or the network (WiFi lost, reset). */
+static void cloud_closed(struct cc3000 *dev, struct cc3000_socket *s, const char *by)
+{
+    if (!s->cloud || !s->connected || s->closed_traced)
+        return;
+    s->closed_traced = true;
+    if (!s->online)
+        sim_trace(dev->sim, "cloud", "\"event\":\"error\",\"stage\":\"%s\",\"by\":\"%s\"", cloud_stage(s), by);
+    sim_trace(dev->sim, "cloud", "\"event\":\"closed\",\"by\":\"%s\",\"sent\":%llu,\"received\":%llu", by,
+              (unsigned long long)s->sent, (unsigned long long)s->received);
+}
+
+static void cloud_sent(struct cc3000 *dev, struct cc3000_socket *s, size_t n)
+{
+    if (!s->cloud)
+        return;
+    s->sent += n;
+    if (!s->handshake_traced && s->received >= CLOUD_NONCE_LEN && s->sent >= CLOUD_KEY_BLOCK_LEN) {
+        s->handshake_traced = true;
+        sim_trace(dev->sim, "cloud", "\"event\":\"handshake\"");
+    }
+    /* Anything after its Hello is sent only once the server's Hello was accepted. */
+    if (!s->online && s->received >= CLOUD_NONCE_LEN + CLOUD_SESSION_KEY_LEN &&
+        s->sent > CLOUD_KEY_BLOCK_LEN + CLOUD_HELLO_LEN) {
+        s->online = true;
+        sim_trace(dev->sim, "cloud", "\"event\":\"online\"");
+    }
+}
+
+static void socket_free(struct cc3000 *dev, int sd, const char *by)
+{
+    struct cc3000_socket *s = &dev->sockets[sd];
+    cloud_closed(dev, s, by);
+    if (dev->net && s->handle >= 0)
+        dev->net->close(dev->net_ctx, s->handle);
+    memset(s, 0, sizeof *s);
+    s->handle = -1;
+    s->lone_byte_since = UINT64_MAX;
+}
+
+static void close_all_sockets(struct cc3000 *dev, const char *by)
+{
+    for (int i = 0; i < CC3000_MAX_SOCKETS; i++)
+        if (dev->sockets[i].open)
+            socket_free(dev, i, by);
+}
+
+static void wait_end(struct cc3000 *dev)
+{
+    dev->wait = CC3000_WAIT_NONE;
+    event_cancel(dev->sim, &dev->wait_event);
+}
+
+static void wait_until(struct cc3000 *dev, uint64_t when)
+{
+    if (when < sim_now(dev->sim))
+        when = sim_now(dev->sim);
+    event_schedule(dev->sim, &dev->wait_event, when);
+}
+
+static void socket_open(struct cc3000 *dev, const uint8_t *args, uint32_t nargs)
 {
     int32_t sd = RESULT_ERROR;
+    bool udp = arg_u32(args, nargs, SOCKET_ARG_TYPE) == SOCK_TYPE_DGRAM;
     for (int i = 0; i < CC3000_MAX_SOCKETS; i++) {
-        if (!dev->sockets[i]) {
-            dev->sockets[i] = true;
-            sd = i;
+        if (dev->sockets[i].open)
+            continue;
+        struct cc3000_socket *s = &dev->sockets[i];
+        int handle = dev->net ? dev->net->open(dev->net_ctx, udp) : -1;
+        if (dev->net && handle < 0)
             break;
-        }
+        memset(s, 0, sizeof *s);
+        s->open = true;
+        s->udp = udp;
+        s->handle = handle;
+        s->lone_byte_since = UINT64_MAX;
+        sd = i;
+        break;
     }
     reply_i32(dev, CC3000_HCI_CMND_SOCKET, sd);
+}
+
+static void connect_poll(struct cc3000 *dev)
+{
+    struct cc3000_socket *s = &dev->sockets[dev->wait_sd];
+    enum cc3000_net_state st = dev->net->state(dev->net_ctx, s->handle);
+    bool expired = sim_now(dev->sim) >= dev->wait_deadline;
+    int32_t result;
+    switch (st) {
+    case CC3000_NET_CONNECTED:
+    case CC3000_NET_PEER_CLOSED: /* connected, and the peer already said goodbye */
+        result = 0;
+        break;
+    case CC3000_NET_REFUSED:
+    case CC3000_NET_FAILED:
+        result = RESULT_ERROR;
+        break;
+    default: /* connecting, or unreachable: the module keeps trying until its time limit */
+        if (!expired) {
+            wait_until(dev, dev->wait_deadline);
+            return;
+        }
+        result = RESULT_ERROR;
+        break;
+    }
+    wait_end(dev);
+    sim_log(dev->sim, LOG_DEBUG, "cc3000: connect of socket %d: state %d, result %d", dev->wait_sd, (int)st,
+            (int)result);
+    if (result == 0) {
+        s->connected = true;
+        if (s->cloud)
+            sim_trace(dev->sim, "cloud", "\"event\":\"connect\"");
+    }
+    reply_i32(dev, CC3000_HCI_CMND_CONNECT, result);
 }
 
 static void socket_connect(struct cc3000 *dev, const uint8_t *args, uint32_t nargs)
 {
     uint32_t sd = arg_u32(args, nargs, SOCKET_ARG_SD);
-    int32_t result = socket_valid(dev, sd) && wlan_has_ip(dev) ? 0 : RESULT_ERROR;
-    queue_event_i32(dev, CC3000_NETWORK_LATENCY, CC3000_HCI_CMND_CONNECT, result);
+    if (!socket_valid(dev, sd) || !wlan_has_ip(dev) || nargs < CONNECT_ARG_ADDR + SOCKADDR_LEN) {
+        queue_event_i32(dev, CC3000_NETWORK_LATENCY, CC3000_HCI_CMND_CONNECT, RESULT_ERROR);
+        return;
+    }
+    struct cc3000_socket *s = &dev->sockets[sd];
+    if (!dev->net) {
+        s->connected = true;
+        queue_event_i32(dev, CC3000_NETWORK_LATENCY, CC3000_HCI_CMND_CONNECT, 0);
+        return;
+    }
+    const uint8_t *addr = args + CONNECT_ARG_ADDR;
+    uint16_t port = (uint16_t)(addr[2] << 8 | addr[3]);
+    s->cloud = dev->net->connect(dev->net_ctx, s->handle, get_be32(addr + 4), port);
+    dev->wait = CC3000_WAIT_CONNECT;
+    dev->wait_sd = (int)sd;
+    dev->wait_deadline = sim_now(dev->sim) + CC3000_UNREACHABLE_TIME;
+    connect_poll(dev);
 }
 
 static void socket_close(struct cc3000 *dev, const uint8_t *args, uint32_t nargs)
@@ -429,13 +607,74 @@ static void socket_close(struct cc3000 *dev, const uint8_t *args, uint32_t nargs
     uint32_t sd = arg_u32(args, nargs, SOCKET_ARG_SD);
     int32_t result = RESULT_ERROR;
     if (socket_valid(dev, sd)) {
-        dev->sockets[sd] = false;
+        socket_free(dev, (int)sd, "core");
         result = 0;
     }
     reply_i32(dev, CC3000_HCI_CMND_CLOSE_SOCKET, result);
 }
 
-/* Nothing ever arrives: answer "no descriptor ready" when the timeout expires. */
+static bool peer_gone(enum cc3000_net_state st)
+{
+    return st == CC3000_NET_PEER_CLOSED || st == CC3000_NET_FAILED;
+}
+
+/* Readable for select; *recheck moves earlier if a lone byte will become readable by waiting. */
+static bool socket_readable(struct cc3000 *dev, struct cc3000_socket *s, uint64_t *recheck)
+{
+    if (!dev->net || s->handle < 0)
+        return false;
+    size_t avail = dev->net->available(dev->net_ctx, s->handle);
+    enum cc3000_net_state st = dev->net->state(dev->net_ctx, s->handle);
+    if (avail != 1 || s->udp) {
+        s->lone_byte_since = UINT64_MAX;
+        return avail > 0 || (s->connected && peer_gone(st));
+    }
+    if (peer_gone(st))
+        return true;
+    uint64_t now = sim_now(dev->sim);
+    if (s->lone_byte_since == UINT64_MAX)
+        s->lone_byte_since = now;
+    if (now >= s->lone_byte_since + CC3000_COALESCE_TIME)
+        return true;
+    if (s->lone_byte_since + CC3000_COALESCE_TIME < *recheck)
+        *recheck = s->lone_byte_since + CC3000_COALESCE_TIME;
+    return false;
+}
+
+static void select_poll(struct cc3000 *dev)
+{
+    uint32_t ready[3] = {0};
+    uint64_t recheck = dev->wait_deadline;
+    int count = 0;
+    for (uint32_t sd = 0; sd < dev->select_nfds && sd < CC3000_MAX_SOCKETS; sd++) {
+        struct cc3000_socket *s = &dev->sockets[sd];
+        uint32_t bit = 1u << sd;
+        if (!s->open)
+            continue;
+        if ((dev->select_masks[0] & bit) && socket_readable(dev, s, &recheck)) {
+            ready[0] |= bit;
+            count++;
+        }
+        if ((dev->select_masks[1] & bit) && (s->connected || s->udp)) {
+            ready[1] |= bit;
+            count++;
+        }
+    }
+    if (count == 0 && sim_now(dev->sim) < dev->wait_deadline) {
+        wait_until(dev, recheck);
+        return;
+    }
+    wait_end(dev);
+    uint8_t params[16];
+    put_le32(&params[0], (uint32_t)count);
+    put_le32(&params[4], ready[0]);
+    put_le32(&params[8], ready[1]);
+    put_le32(&params[12], ready[2]);
+    /* A time-out is answered when it expires; a ready socket after the usual latency. */
+    queue_event(dev, count ? CC3000_RESPONSE_LATENCY : 0, CC3000_HCI_CMND_BSD_SELECT, STATUS_OK, params,
+                sizeof params);
+}
+
 static void socket_select(struct cc3000 *dev, const uint8_t *args, uint32_t nargs)
 {
     uint64_t wait = CC3000_SELECT_MAX_WAIT;
@@ -448,36 +687,143 @@ static void socket_select(struct cc3000 *dev, const uint8_t *args, uint32_t narg
         if (wait > CC3000_SELECT_MAX_WAIT)
             wait = CC3000_SELECT_MAX_WAIT;
     }
-    uint8_t params[16] = {0}; /* status 0, read/write/except sets empty */
-    queue_event(dev, wait, CC3000_HCI_CMND_BSD_SELECT, STATUS_OK, params, sizeof params);
+    dev->wait = CC3000_WAIT_SELECT;
+    dev->select_nfds = arg_u32(args, nargs, SELECT_ARG_NFDS);
+    dev->select_masks[0] = arg_u32(args, nargs, SELECT_ARG_READ);
+    dev->select_masks[1] = arg_u32(args, nargs, SELECT_ARG_WRITE);
+    dev->select_masks[2] = arg_u32(args, nargs, SELECT_ARG_EXCEPT);
+    dev->wait_deadline = sim_now(dev->sim) + wait;
+    select_poll(dev);
 }
 
+/* RECV/RECVFROM: the event (descriptor, count, flags), then a data packet with the bytes. */
 static void socket_recv(struct cc3000 *dev, uint16_t opcode, const uint8_t *args, uint32_t nargs)
 {
-    uint8_t params[12] = {0}; /* descriptor, 0 bytes, flags 0: no data ever arrives */
-    put_le32(params, arg_u32(args, nargs, SOCKET_ARG_SD));
+    uint32_t sd = arg_u32(args, nargs, SOCKET_ARG_SD);
+    size_t want = arg_u32(args, nargs, RECV_ARG_LEN);
+    uint8_t params[12] = {0};
+    put_le32(params, sd);
+    if (!socket_valid(dev, sd)) {
+        put_le32(&params[4], (uint32_t)RESULT_ERROR);
+        queue_event(dev, CC3000_RESPONSE_LATENCY, opcode, STATUS_OK, params, sizeof params);
+        return;
+    }
+    struct cc3000_socket *s = &dev->sockets[sd];
+    if (!dev->net || s->handle < 0) {
+        queue_event(dev, CC3000_RESPONSE_LATENCY, opcode, STATUS_OK, params, sizeof params);
+        return;
+    }
+    uint8_t data[RECV_MAX];
+    uint32_t from_ip = 0;
+    uint16_t from_port = 0;
+    size_t got = dev->net->recv(dev->net_ctx, s->handle, data, want < RECV_MAX ? want : RECV_MAX, &from_ip,
+                                &from_port);
+    if (got == 0) {
+        /* Nothing: 0, or the TI driver's "inactive" once the peer has closed. */
+        if (s->connected && peer_gone(dev->net->state(dev->net_ctx, s->handle)))
+            put_le32(&params[4], (uint32_t)CC3000_ERROR_SOCKET_INACTIVE);
+        queue_event(dev, CC3000_RESPONSE_LATENCY, opcode, STATUS_OK, params, sizeof params);
+        return;
+    }
+    if (s->cloud)
+        s->received += got;
+    s->lone_byte_since = UINT64_MAX;
+    put_le32(&params[4], (uint32_t)got);
     queue_event(dev, CC3000_RESPONSE_LATENCY, opcode, STATUS_OK, params, sizeof params);
+    if (opcode == CC3000_HCI_CMND_RECVFROM) {
+        uint8_t from[SENDTO_ARGS] = {0};
+        put_le32(&from[0], sd);
+        put_le32(&from[RECVFROM_ARG_FROMLEN], SOCKADDR_LEN);
+        put_le16(&from[RECVFROM_ARG_FROM], 2); /* AF_INET */
+        from[RECVFROM_ARG_FROM + 2] = (uint8_t)(from_port >> 8);
+        from[RECVFROM_ARG_FROM + 3] = (uint8_t)from_port;
+        put_be32(&from[RECVFROM_ARG_FROM + 4], from_ip);
+        queue_data_args(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_DATA_RECV, from, sizeof from, data, got);
+    } else {
+        queue_data(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_DATA_RECV, data, got);
+    }
 }
 
-static void resolve_host_name(struct cc3000 *dev)
+static void resolve_poll(struct cc3000 *dev)
+{
+    uint32_t ip = 0;
+    int r = dev->net->resolve(dev->net_ctx, dev->resolve_name, &ip);
+    bool expired = sim_now(dev->sim) >= dev->wait_deadline;
+    if ((r == 0 || r == -2) && !expired) {
+        wait_until(dev, dev->wait_deadline);
+        return;
+    }
+    wait_end(dev);
+    uint8_t params[8];
+    put_le32(&params[0], r == 1 ? SOC_LOOKUP_OK : (uint32_t)RESULT_ERROR);
+    put_le32(&params[4], r == 1 ? ip : 0);
+    queue_event(dev, CC3000_NETWORK_LATENCY, CC3000_HCI_CMND_GETHOSTNAME, STATUS_OK, params, sizeof params);
+}
+
+static void resolve_host_name(struct cc3000 *dev, const uint8_t *args, uint32_t nargs)
 {
     uint8_t params[8];
     bool ok = wlan_has_ip(dev);
+    if (ok && dev->net) {
+        uint32_t len = arg_u32(args, nargs, RESOLVE_ARG_LEN);
+        if (nargs < RESOLVE_ARG_NAME)
+            len = 0;
+        else if (len > nargs - RESOLVE_ARG_NAME)
+            len = nargs - RESOLVE_ARG_NAME;
+        if (len >= sizeof dev->resolve_name)
+            len = sizeof dev->resolve_name - 1;
+        memcpy(dev->resolve_name, args + RESOLVE_ARG_NAME, len);
+        dev->resolve_name[len] = 0;
+        dev->wait = CC3000_WAIT_RESOLVE;
+        dev->wait_deadline = sim_now(dev->sim) + CC3000_DNS_TIMEOUT;
+        resolve_poll(dev);
+        return;
+    }
     put_le32(&params[0], ok ? SOC_LOOKUP_OK : (uint32_t)RESULT_ERROR);
     put_le32(&params[4], ok ? NET_RESOLVED : 0);
     queue_event(dev, CC3000_NETWORK_LATENCY, CC3000_HCI_CMND_GETHOSTNAME, STATUS_OK, params,
                 sizeof params);
 }
 
-/* SEND/SENDTO: the bytes are accepted and the buffer is given back at once. */
-static void socket_send(struct cc3000 *dev, uint16_t reply_opcode, const uint8_t *args,
-                        uint32_t nargs)
+/*
+ * SEND (args: descriptor, 12, length, flags; then the data) and SENDTO (args:
+ * descriptor, 20, length, flags, address offset, address length; then the
+ * data, then the address). The buffer is given back at once (0x4100).
+ */
+static void socket_send(struct cc3000 *dev, uint16_t reply_opcode, const uint8_t *args, uint32_t nargs,
+                        const uint8_t *data, uint32_t ndata)
 {
     uint32_t sd = arg_u32(args, nargs, SOCKET_ARG_SD);
+    uint32_t len = arg_u32(args, nargs, SEND_ARG_LEN);
+    if (len > ndata)
+        len = ndata;
+    int32_t result = RESULT_ERROR;
+    if (socket_valid(dev, sd)) {
+        struct cc3000_socket *s = &dev->sockets[sd];
+        if (!dev->net || s->handle < 0) {
+            result = (int32_t)len;
+        } else if (reply_opcode == CC3000_HCI_EVNT_SENDTO) {
+            uint32_t ip = 0;
+            uint16_t port = 0;
+            if (ndata >= len + SOCKADDR_LEN) {
+                const uint8_t *to = data + len;
+                port = (uint16_t)(to[2] << 8 | to[3]);
+                ip = get_be32(to + 4);
+            }
+            result = dev->net->send(dev->net_ctx, s->handle, data, len, ip, port);
+        } else if (!s->connected) {
+            result = RESULT_ERROR;
+        } else if (peer_gone(dev->net->state(dev->net_ctx, s->handle))) {
+            result = CC3000_ERROR_SOCKET_INACTIVE;
+        } else {
+            result = dev->net->send(dev->net_ctx, s->handle, data, len, 0, 0);
+            if (result > 0)
+                cloud_sent(dev, s, (size_t)result);
+        }
+    }
     uint8_t params[8];
     put_le32(&params[0], sd);
-    put_le32(&params[4], socket_valid(dev, sd) ? arg_u32(args, nargs, SEND_ARG_LEN)
-                                               : (uint32_t)RESULT_ERROR);
+    put_le32(&params[4], (uint32_t)result);
     queue_event(dev, CC3000_RESPONSE_LATENCY, reply_opcode, STATUS_OK, params, sizeof params);
 
     /* Flow control: one handle, (handle, freed buffers). */
@@ -487,6 +833,58 @@ static void socket_send(struct cc3000 *dev, uint16_t reply_opcode, const uint8_t
     put_le16(&free_buf[4], 1);
     queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_DATA_UNSOL_FREE_BUFF, STATUS_OK,
                 free_buf, sizeof free_buf);
+}
+
+/* Look again at the request the host waits for. */
+static void wait_poll(struct cc3000 *dev)
+{
+    switch (dev->wait) {
+    case CC3000_WAIT_CONNECT:
+        connect_poll(dev);
+        break;
+    case CC3000_WAIT_SELECT:
+        select_poll(dev);
+        break;
+    case CC3000_WAIT_RESOLVE:
+        resolve_poll(dev);
+        break;
+    default:
+        break;
+    }
+}
+
+static void wait_event_fn(struct sim *sim, void *opaque)
+{
+    (void)sim;
+    wait_poll(opaque);
+}
+
+void cc3000_net_changed(struct cc3000 *dev)
+{
+    if (!dev->net || !dev->booted)
+        return;
+    /* A peer that closed, once its last byte was read: 0x8800, so the host marks the socket inactive. */
+    for (int sd = 0; sd < CC3000_MAX_SOCKETS; sd++) {
+        struct cc3000_socket *s = &dev->sockets[sd];
+        if (!s->open || !s->connected || s->close_wait_sent || s->handle < 0)
+            continue;
+        if (!peer_gone(dev->net->state(dev->net_ctx, s->handle)) ||
+            dev->net->available(dev->net_ctx, s->handle) > 0)
+            continue;
+        s->close_wait_sent = true;
+        cloud_closed(dev, s, "peer");
+        uint8_t params[4];
+        put_le32(params, (uint32_t)sd);
+        queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT, STATUS_OK, params,
+                    sizeof params);
+    }
+    wait_poll(dev);
+}
+
+void cc3000_set_net(struct cc3000 *dev, const struct cc3000_net *net, void *ctx)
+{
+    dev->net = net;
+    dev->net_ctx = ctx;
 }
 
 /* ---- HCI dispatch -------------------------------------------------------- */
@@ -601,7 +999,7 @@ static void handle_command(struct cc3000 *dev, uint16_t opcode, const uint8_t *a
         break;
     }
     case CC3000_HCI_CMND_SOCKET:
-        socket_open(dev);
+        socket_open(dev, args, nargs);
         break;
     case CC3000_HCI_CMND_CONNECT:
         socket_connect(dev, args, nargs);
@@ -624,7 +1022,7 @@ static void handle_command(struct cc3000 *dev, uint16_t opcode, const uint8_t *a
         break;
     }
     case CC3000_HCI_CMND_GETHOSTNAME:
-        resolve_host_name(dev);
+        resolve_host_name(dev, args, nargs);
         break;
     case CC3000_HCI_CMND_GETSOCKOPT: {
         uint8_t params[4] = {0};
@@ -654,10 +1052,10 @@ static void handle_data(struct cc3000 *dev, uint8_t opcode, const uint8_t *args,
         nvmem_write(dev, args, nargs, data, ndata);
         break;
     case CC3000_HCI_CMND_SEND:
-        socket_send(dev, CC3000_HCI_EVNT_SEND, args, nargs);
+        socket_send(dev, CC3000_HCI_EVNT_SEND, args, nargs, data, ndata);
         break;
     case CC3000_HCI_CMND_SENDTO:
-        socket_send(dev, CC3000_HCI_EVNT_SENDTO, args, nargs);
+        socket_send(dev, CC3000_HCI_EVNT_SENDTO, args, nargs, data, ndata);
         break;
     default:
         sim_warn_once(dev->sim, "cc3000 HCI data", opcode, true,
@@ -814,7 +1212,9 @@ static void power_off(struct cc3000 *dev)
     dev->xfer = CC3000_XFER_NONE;
     dev->xfer_count = 0;
     dev->connected_at = dev->dhcp_at = UINT64_MAX;
-    close_all_sockets(dev);
+    close_all_sockets(dev, "reset");
+    dev->wait = CC3000_WAIT_NONE;
+    event_cancel(dev->sim, &dev->wait_event);
     drive_irq(dev, false);
 }
 
@@ -839,6 +1239,11 @@ void cc3000_init(struct cc3000 *dev, struct sim *sim, int wifi_profiles)
     event_init(&dev->boot_event, boot_done, dev, "cc3000-boot");
     event_init(&dev->irq_event, irq_event_fn, dev, "cc3000-irq");
     event_init(&dev->write_ready_event, write_ready_fn, dev, "cc3000-write-ready");
+    event_init(&dev->wait_event, wait_event_fn, dev, "cc3000-socket-wait");
+    for (int i = 0; i < CC3000_MAX_SOCKETS; i++) {
+        dev->sockets[i].handle = -1;
+        dev->sockets[i].lone_byte_since = UINT64_MAX;
+    }
     dev->connected_at = dev->dhcp_at = UINT64_MAX;
 
     if (wifi_profiles < 0)

@@ -2,8 +2,9 @@
  * cc3000.h - a TI CC3000 WiFi module stub on SPI2 (chip select PB12): the SPI
  * framing and IRQ handshake of the TI/Spark host driver, the HCI commands the
  * Spark firmware sends, an NVMEM file store, and a scripted network (N stored
- * profiles => connect + DHCP after auto-connect; DNS, sockets that never
- * receive data).
+ * profiles => connect + DHCP after auto-connect), and sockets: on a network
+ * behind struct cc3000_net (emu/host/net.c puts host sockets there), or, with
+ * none attached, scripted ones that connect and never receive data.
  *
  * Design decision: every response is a queued packet with the virtual time at
  * which it becomes ready, kept in time order; IRQ is a pure function of
@@ -82,6 +83,7 @@ enum cc3000_opcode {
     CC3000_HCI_EVNT_WLAN_UNSOL_CONNECT = 0x8001,
     CC3000_HCI_EVNT_WLAN_UNSOL_DISCONNECT = 0x8002,
     CC3000_HCI_EVNT_WLAN_UNSOL_DHCP = 0x8010,
+    CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT = 0x8800,
 };
 
 /* One-byte opcodes of data packets. */
@@ -102,7 +104,9 @@ enum cc3000_opcode {
 #define CC3000_AES_KEY_LEN 16
 
 #define CC3000_MAX_PROFILES 7
-#define CC3000_MAX_SOCKETS 8
+#define CC3000_MAX_SOCKETS 7   /* descriptors 0-6 */
+/* The TI driver's "socket inactive" result (recv, send), after the peer closed. */
+#define CC3000_ERROR_SOCKET_INACTIVE (-57)
 /* Largest HCI packet either way: a full send buffer plus headers. */
 #define CC3000_PACKET_MAX 1600
 #define CC3000_QUEUE_LEN 16
@@ -116,6 +120,47 @@ enum cc3000_opcode {
 #define CC3000_CONNECT_DELAY SIM_MS(500)      /* auto-connect policy -> 0x8001 */
 #define CC3000_DHCP_DELAY SIM_MS(200)         /* 0x8001 -> 0x8010 */
 #define CC3000_SELECT_MAX_WAIT SIM_S(1)       /* a blocking select answers "none" */
+/*
+ * Not measured on silicon: how long the module tries before a TCP connect or a
+ * DNS query through an access point without an uplink fails.
+ */
+#define CC3000_UNREACHABLE_TIME SIM_S(5)
+#define CC3000_DNS_TIMEOUT SIM_S(2)
+/* A lone byte waits this long for its successor before select reports it (see cc3000.c). */
+#define CC3000_COALESCE_TIME SIM_MS(20)
+
+/*
+ * The network behind the module: called on the emulator thread, never
+ * blocking. `h` is the network's handle for a socket. Results that take time
+ * (connect, resolve, data) are polled; the network calls cc3000_net_changed
+ * when something may have changed.
+ */
+enum cc3000_net_state {
+    CC3000_NET_IDLE = 0,     /* opened, not connected (UDP sockets stay here) */
+    CC3000_NET_CONNECTING,
+    CC3000_NET_CONNECTED,
+    CC3000_NET_REFUSED,      /* the peer answered the connect with a reset */
+    CC3000_NET_UNREACHABLE,  /* nothing answers: the module gives up after CC3000_UNREACHABLE_TIME */
+    CC3000_NET_PEER_CLOSED,  /* FIN received (buffered data can still be read) */
+    CC3000_NET_FAILED,       /* reset or error after connecting */
+};
+
+struct cc3000_net {
+    /* A socket: a handle >= 0, or -1 if the network has no room. */
+    int (*open)(void *ctx, bool udp);
+    /* Start a TCP connect to ip:port (ip as a << 24 | b << 16 | c << 8 | d); true if it is the cloud's. */
+    bool (*connect)(void *ctx, int h, uint32_t ip, uint16_t port);
+    enum cc3000_net_state (*state)(void *ctx, int h);
+    /* Bytes waiting to be read. */
+    size_t (*available)(void *ctx, int h);
+    /* Take up to n received bytes (UDP: one datagram and its source); the count. */
+    size_t (*recv)(void *ctx, int h, uint8_t *buf, size_t n, uint32_t *from_ip, uint16_t *from_port);
+    /* Queue bytes for the peer (UDP: one datagram to ip:port); the count taken, or < 0. */
+    int (*send)(void *ctx, int h, const uint8_t *data, size_t n, uint32_t ip, uint16_t port);
+    void (*close)(void *ctx, int h);
+    /* Resolve a host name: 0 still pending (poll again after a change), 1 done (*ip), -1 failed. */
+    int (*resolve)(void *ctx, const char *name, uint32_t *ip);
+};
 
 struct cc3000_packet {
     uint64_t ready_at;
@@ -159,9 +204,29 @@ struct cc3000 {
     struct cc3000_packet queue[CC3000_QUEUE_LEN];
     int queue_count;
 
-    /* The scripted network. */
+    /* The WiFi network (scripted) and the sockets (on `net`, if attached). */
     uint64_t connected_at, dhcp_at; /* UINT64_MAX: not scheduled */
-    bool sockets[CC3000_MAX_SOCKETS];
+    const struct cc3000_net *net;
+    void *net_ctx;
+    struct cc3000_socket {
+        bool open, udp, cloud;
+        int handle;              /* the network's, or -1 */
+        bool connected;
+        bool close_wait_sent;    /* 0x8800 told the host the peer closed */
+        uint64_t lone_byte_since; /* UINT64_MAX: not exactly one byte waiting */
+        /* the cloud connection, as far as the wire shows it (trace "cloud") */
+        uint64_t sent, received;
+        int frames_after_hello;
+        bool handshake_traced, online, closed_traced;
+    } sockets[CC3000_MAX_SOCKETS];
+    /* the one blocking request the host driver can have outstanding */
+    enum { CC3000_WAIT_NONE, CC3000_WAIT_CONNECT, CC3000_WAIT_SELECT, CC3000_WAIT_RESOLVE } wait;
+    int wait_sd;
+    uint32_t select_masks[3]; /* read, write, except */
+    uint32_t select_nfds;
+    uint64_t wait_deadline;
+    char resolve_name[64];
+    struct event wait_event;
 };
 
 void cc3000_init(struct cc3000 *dev, struct sim *sim, int wifi_profiles);
@@ -174,6 +239,11 @@ void cc3000_reset(struct cc3000 *dev, enum reset_cause cause);
 void cc3000_set_mac_seed(struct cc3000 *dev, uint32_t seed);
 /* Line handler for WLAN_EN (PB8): high = powered. */
 void cc3000_enable_in(void *opaque, int n, bool level);
+
+/* Put the sockets on a network (NULL: scripted sockets). Before power-on. */
+void cc3000_set_net(struct cc3000 *dev, const struct cc3000_net *net, void *ctx);
+/* Emulator thread: something on the network changed (a connect finished, data came, a peer closed). */
+void cc3000_net_changed(struct cc3000 *dev);
 
 extern const struct spi_slave_ops cc3000_spi_ops;
 
