@@ -45,6 +45,7 @@ static const struct host_adapter *const adapters[] = {
     &host_led_report, /* the LED summary: headless lines on stdout, the window's status */
     &host_vcd,        /* --vcd: the pins and the LED's PWM duty as a Value Change Dump */
     &host_window,     /* the SDL window, its clicks, --screenshot */
+    &host_script,     /* --script: a scenario; before the USB adapters, whose need it may settle */
     &host_umockdev,   /* --usb umockdev: libusb programs see the device (also for --usb-host-cmd) */
     &host_usbip,      /* --usbip: the device over USB/IP */
     &host_serial,     /* --serial: the firmware's USB CDC serial port on a pty, stdio or a file */

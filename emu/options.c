@@ -35,6 +35,7 @@ enum {
     OPT_USB,
     OPT_USBIP,
     OPT_SERIAL,
+    OPT_SCRIPT,
     OPT_HELP,
 };
 
@@ -63,6 +64,7 @@ static const struct option long_options[] = {
     {"usb", required_argument, NULL, OPT_USB},
     {"usbip", optional_argument, NULL, OPT_USBIP},
     {"serial", required_argument, NULL, OPT_SERIAL},
+    {"script", required_argument, NULL, OPT_SCRIPT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -99,6 +101,9 @@ void options_usage(FILE *f)
         "                           repeatable; unset pins read 0 V)\n"
         "  --uart-rx FILE           feed FILE to Serial1 (USART2 RX, pins RX/TX), one byte per frame\n"
         "                           time, once the firmware enables its receiver\n"
+        "  --script FILE            run a scenario: steps in virtual time (press, hold, wait, run)\n"
+        "                           and expectations (LED pattern, reset, USB attach); exit 0 when\n"
+        "                           all held, 1 at the first that did not (docs/scenarios.md)\n"
         "\n"
         "USB (the emulated Core's USB port, on a virtual host; see docs/usb.md):\n"
         "  --usb-host-cmd CMD       once the device has enumerated, run 'sh -c CMD' with the\n"
@@ -124,7 +129,8 @@ void options_usage(FILE *f)
         "  --help                   this text\n"
         "\n"
         "Exit status: 0 when --run-for elapses or the guest exits 0 through semihosting (else the\n"
-        "guest's status); 2 bad arguments, files or images; 4 the core locked up; 5 emulator error;\n"
+        "guest's status); 1 a --script expectation failed; 2 bad arguments, files, images or\n"
+        "scripts; 4 the core locked up; 5 emulator error;\n"
         "with --usb-host-cmd, the status of the last command (or 6 if the device never enumerated).\n",
         f);
 }
@@ -360,6 +366,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         case OPT_VERBOSE: o->log_level = o->log_level < LOG_DEBUG ? o->log_level + 1 : LOG_DEBUG; break;
         case OPT_QUIET: o->log_level = LOG_ERROR; break;
         case OPT_STATS: o->stats = true; break;
+        case OPT_SCRIPT: o->script = optarg; break;
         case OPT_HELP: return 1;
         case '?':
         default:

@@ -77,6 +77,7 @@ struct options {
     int timeout_status;
     enum log_level log_level;
     bool stats;
+    const char *script; /* --script FILE: a scenario (docs/scenarios.md) */
 };
 
 /* Returns 0, or -1 with a message in err (the caller exits with status 2), or 1 for --help. */

@@ -126,7 +126,8 @@ int host_attach(struct host *h, struct spark_core *board, const char *firmware_n
     h->m->host = h;
     /* a USB adapter means a cable to a computer; otherwise the Core sits on a charger */
     const struct options *o = h->opt;
-    usb_host_plug(spark_core_usb_host(board), o->nusb_host_cmds || o->usb_umockdev || o->usbip || o->serial);
+    usb_host_plug(spark_core_usb_host(board),
+                  o->nusb_host_cmds || o->usb_umockdev || o->usbip || o->serial || h->usb_cable);
     h->m->on_pace = on_pace;
     h->m->wait_for_input = wait_for_input;
     if (machine_add_service(h->m, drain_mailbox, h)) {

@@ -55,6 +55,7 @@ extern const struct host_adapter host_usb_cmd;    /* --usb-host-cmd */
 extern const struct host_adapter host_serial;     /* --serial: the USB CDC serial port */
 extern const struct host_adapter host_umockdev;   /* --usb umockdev, and the device for --usb-host-cmd */
 extern const struct host_adapter host_usbip;      /* --usbip [ADDR:]PORT */
+extern const struct host_adapter host_script;     /* --script FILE: a scenario's steps and expectations */
 extern const struct host_adapter host_vcd;        /* --vcd FILE: the pins as a Value Change Dump */
 
 /* A message to the emulator thread: runs there with the machine stopped between two blocks. */
@@ -73,6 +74,8 @@ struct host {
     uint64_t run_for;           /* --run-for, unless an adapter ends the run itself (--usb-host-cmd) */
     const char *usb_env[4];     /* "NAME=value" that lets libusb programs see the device, NULL-ended */
     struct usb_umockdev *umockdev; /* the umockdev bridge, if running: the serial port becomes its /dev/ttyACM0 */
+    bool usb_cable;             /* an adapter's create wants the USB host plugged in (a script's usb steps) */
+    bool usb_programs;          /* an adapter's create will run libusb programs: the umockdev bridge runs */
     volatile bool run_done;
     int run_status;
 

@@ -89,7 +89,7 @@ struct umockdev_adapter {
 static int umockdev_adapter_create(struct host *h, void **self, char *err, size_t errlen)
 {
     *self = NULL;
-    if (!h->opt->usb_umockdev && !h->opt->nusb_host_cmds)
+    if (!h->opt->usb_umockdev && !h->opt->nusb_host_cmds && !h->usb_programs)
         return 0;
     struct umockdev_adapter *a = calloc(1, sizeof *a);
     if (!a) {
@@ -147,8 +147,8 @@ const struct host_adapter host_umockdev = {
 static int umockdev_missing(struct host *h, void **self, char *err, size_t errlen)
 {
     *self = NULL;
-    if (!h->opt->usb_umockdev && !h->opt->nusb_host_cmds)
-        return 0;
+    if (!h->opt->usb_umockdev && !h->opt->nusb_host_cmds && !h->usb_programs)
+        return 0; /* a script's run steps need it too */
     snprintf(err, errlen, "--usb umockdev and --usb-host-cmd need libumockdev: this spark-emu was built without "
                           "it (install libumockdev-dev and rebuild; tools/setup.sh does both)");
     return -1;

@@ -1,0 +1,981 @@
+/*
+ * script.c - --script FILE: a scenario, steps in virtual time, one per line
+ * (docs/scenarios.md): press and hold the buttons, wait, expect what the LED
+ * does, a reset or a USB attach within a time, run host programs against the
+ * USB device, take screenshots. The run ends 0 when every step held, 1 at the
+ * first expectation that did not (the line, what was expected, what the LED
+ * did), 2 for a malformed script (line and column, before anything runs).
+ *
+ * Design decision: the whole file is parsed in create, before anything stored
+ * is touched; the steps then run on the emulator thread, one at a time, each
+ * started by the previous one's end. An expectation holds at the first pace
+ * tick (10 ms of virtual time) or event at which it is true, so a script is as
+ * deterministic as the emulator: the same script gives the same trace.
+ */
+#include "emu/led_pattern.h"
+#include "host.h"
+#include "panel.h"
+#include "usb_cmd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCRIPT_MAX_LINE 1024
+#define SCRIPT_MAX_EVENTS 64      /* resets and USB attaches remembered for expectations */
+#define TAP_HOLD SIM_MS(100)      /* press: a tap */
+#define COLOUR_TOLERANCE 48       /* #rrggbb: per channel, both scaled to full brightness */
+#define PERIOD_TOLERANCE_PCT 10
+#define PATTERN_MIN_US 500000u    /* solid and breathing hold once seen this long */
+#define USB_WAIT SIM_S(60)        /* run: no device after this long is a failure */
+#define SCRIPT_FAILED 1
+
+enum step_kind { STEP_WAIT, STEP_HOLD, STEP_EXPECT_LED, STEP_EXPECT_RESET, STEP_EXPECT_USB, STEP_RUN, STEP_SCREENSHOT };
+enum led_want { WANT_ANY = 0, WANT_SOLID, WANT_BLINKING, WANT_BREATHING };
+
+struct step {
+    enum step_kind kind;
+    int line;
+    char *text;            /* the line as written, without its comment */
+    uint64_t duration;     /* wait, hold; `within` for expectations (cycles) */
+    enum button_id button;
+    /* expect led */
+    bool off;
+    const char *colour_name; /* by name, or NULL: rgb with a tolerance */
+    uint8_t rgb[3];
+    int colour_tolerance;
+    enum led_want want;
+    uint64_t period_us;    /* 0: any */
+    int period_tolerance_pct;
+    /* expect reset */
+    bool any_cause;
+    enum reset_cause cause;
+    /* expect usb */
+    bool detach, any_id;
+    uint16_t vid, pid;
+    /* run, screenshot */
+    char *arg;
+};
+
+struct seen_event {
+    uint64_t t;
+    int what;              /* a reset cause, or 1 attach / 0 detach */
+    uint16_t vid, pid;
+};
+
+struct script {
+    struct host *h;
+    const char *path;
+    struct step *steps;
+    int nsteps, cur;
+    bool uses_usb, runs_programs;
+    int wifi_profiles;     /* -1: the option's */
+
+    struct led_pattern led;
+    struct event step_event;
+    bool step_started, done;
+    uint64_t step_start, deadline;
+
+    struct seen_event resets[SCRIPT_MAX_EVENTS], usb[SCRIPT_MAX_EVENTS];
+    int nresets, nusb, reset_cursor, usb_cursor;
+
+    struct host_program prog;
+    char **env;
+    bool waiting_for_device;
+    uint64_t run_after;
+    struct event start_event, check_event, end_event;
+};
+
+/* ---- parsing ---- */
+
+struct parser {
+    const char *path;
+    int line;
+    const char *text;      /* the line */
+    char *err;
+    size_t errlen;
+};
+
+static int parse_error(struct parser *ps, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int parse_error(struct parser *ps, const char *at, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int col = at ? (int)(at - ps->text) + 1 : 1;
+    snprintf(ps->err, ps->errlen, "%s:%d:%d: %s", ps->path, ps->line, col, msg);
+    return -1;
+}
+
+/* Words of a line: start pointers into a copy with NULs after each word. */
+struct words {
+    char buf[SCRIPT_MAX_LINE];
+    const char *w[32];     /* in buf */
+    const char *at[32];    /* the same word in the original line, for columns */
+    int n;
+};
+
+static bool is_hex_colour(const char *s)
+{
+    if (s[0] != '#')
+        return false;
+    for (int i = 1; i <= 6; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* Cut the comment: a '#' at the start or after a blank, unless it begins a colour #rrggbb. */
+static size_t content_length(const char *line)
+{
+    size_t n = strlen(line);
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '#' && (i == 0 || isspace((unsigned char)line[i - 1])) && !is_hex_colour(line + i))
+            n = i;
+    while (n && isspace((unsigned char)line[n - 1]))
+        n--;
+    return n;
+}
+
+static void split(const char *line, size_t len, struct words *w)
+{
+    memcpy(w->buf, line, len);
+    w->buf[len] = '\0';
+    w->n = 0;
+    char *p = w->buf;
+    while (*p && w->n < 32) {
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            break;
+        w->w[w->n] = p;
+        w->at[w->n] = line + (p - w->buf);
+        w->n++;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        if (*p)
+            *p++ = '\0';
+    }
+}
+
+static int parse_button(struct parser *ps, struct words *w, int i, enum button_id *b)
+{
+    if (i >= w->n)
+        return parse_error(ps, ps->text + strlen(ps->text), "expected a button: mode or reset");
+    if (strcmp(w->w[i], "mode") == 0)
+        *b = BUTTON_MODE;
+    else if (strcmp(w->w[i], "reset") == 0)
+        *b = BUTTON_RESET;
+    else
+        return parse_error(ps, w->at[i], "unknown button '%s' (expected mode or reset)", w->w[i]);
+    return 0;
+}
+
+static int parse_time(struct parser *ps, struct words *w, int i, uint64_t *cycles, bool positive)
+{
+    if (i >= w->n)
+        return parse_error(ps, ps->text + strlen(ps->text), "expected a duration such as 500ms or 2s");
+    if (parse_duration(w->w[i], cycles) || (positive && *cycles == 0))
+        return parse_error(ps, w->at[i], "'%s' is not a duration (<n>us, <n>ms or <n>s)", w->w[i]);
+    return 0;
+}
+
+/* "within DURATION" ending the line */
+static int parse_within(struct parser *ps, struct words *w, int i, struct step *s)
+{
+    if (i >= w->n || strcmp(w->w[i], "within") != 0)
+        return parse_error(ps, i < w->n ? w->at[i] : ps->text + strlen(ps->text),
+                           "expected 'within DURATION', e.g. within 5s");
+    if (parse_time(ps, w, i + 1, &s->duration, true))
+        return -1;
+    if (i + 2 < w->n)
+        return parse_error(ps, w->at[i + 2], "unexpected '%s' after the duration", w->w[i + 2]);
+    return 0;
+}
+
+/* "500ms", "500ms±10%" or "500ms+-10%": a period with its tolerance */
+static int parse_period(struct parser *ps, const char *word, const char *at, struct step *s)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s", word);
+    s->period_tolerance_pct = PERIOD_TOLERANCE_PCT;
+    char *pm = strstr(tmp, "\xc2\xb1");
+    size_t pmlen = 2;
+    if (!pm) {
+        pm = strstr(tmp, "+-");
+        pmlen = 2;
+    }
+    if (pm) {
+        char *tol = pm + pmlen, *end;
+        errno = 0;
+        long pct = strtol(tol, &end, 10);
+        if (end == tol || strcmp(end, "%") != 0 || errno || pct < 0 || pct > 100)
+            return parse_error(ps, at + (tol - tmp), "expected a tolerance in percent after ±, e.g. ±10%%");
+        s->period_tolerance_pct = (int)pct;
+        *pm = '\0';
+    }
+    uint64_t cycles;
+    if (parse_duration(tmp, &cycles) || cycles == 0)
+        return parse_error(ps, at, "'%s' is not a period (<n>us, <n>ms or <n>s, optionally ±N%%)", word);
+    s->period_us = cycles / SIM_CYCLES_PER_US;
+    return 0;
+}
+
+static const char *const COLOUR_NAMES[] = {"off", "red", "green", "yellow", "blue", "magenta", "cyan", "white"};
+
+static int parse_expect_led(struct parser *ps, struct words *w, struct step *s)
+{
+    int i = 2;
+    if (i >= w->n)
+        return parse_error(ps, ps->text + strlen(ps->text), "expected a colour: a name (red green blue yellow "
+                                                           "cyan magenta white off) or #rrggbb");
+    const char *c = w->w[i];
+    s->colour_tolerance = COLOUR_TOLERANCE;
+    if (is_hex_colour(c)) {
+        unsigned v = (unsigned)strtoul(c + 1, NULL, 16);
+        s->rgb[0] = (uint8_t)(v >> 16);
+        s->rgb[1] = (uint8_t)(v >> 8);
+        s->rgb[2] = (uint8_t)v;
+        const char *rest = c + 7;
+        if (strncmp(rest, "\xc2\xb1", 2) == 0 || strncmp(rest, "+-", 2) == 0) {
+            char *end;
+            long tol = strtol(rest + 2, &end, 10);
+            if (end == rest + 2 || *end || tol < 0 || tol > 255)
+                return parse_error(ps, w->at[i] + 9, "expected a tolerance 0-255 after ± (per channel)");
+            s->colour_tolerance = (int)tol;
+        } else if (*rest) {
+            return parse_error(ps, w->at[i], "'%s' is not a colour #rrggbb", c);
+        }
+        s->off = s->rgb[0] == 0 && s->rgb[1] == 0 && s->rgb[2] == 0;
+    } else {
+        for (size_t k = 0; k < sizeof COLOUR_NAMES / sizeof *COLOUR_NAMES; k++)
+            if (strcmp(c, COLOUR_NAMES[k]) == 0)
+                s->colour_name = COLOUR_NAMES[k];
+        if (!s->colour_name)
+            return parse_error(ps, w->at[i], "unknown colour '%s' (red green blue yellow cyan magenta white off, "
+                                             "or #rrggbb)", c);
+        s->off = strcmp(c, "off") == 0;
+    }
+    i++;
+    if (i < w->n && strcmp(w->w[i], "solid") == 0) {
+        s->want = WANT_SOLID;
+        i++;
+    } else if (i < w->n && (strcmp(w->w[i], "blinking") == 0 || strcmp(w->w[i], "breathing") == 0)) {
+        s->want = w->w[i][1] == 'l' ? WANT_BLINKING : WANT_BREATHING;
+        i++;
+        if (i < w->n && strcmp(w->w[i], "within") != 0) {
+            if (parse_period(ps, w->w[i], w->at[i], s))
+                return -1;
+            i++;
+        }
+    } else if (i < w->n && strcmp(w->w[i], "within") != 0) {
+        return parse_error(ps, w->at[i], "unknown pattern '%s' (solid, blinking PERIOD, breathing [PERIOD])",
+                           w->w[i]);
+    }
+    if (s->off && s->want != WANT_ANY && s->want != WANT_SOLID)
+        return parse_error(ps, w->at[2], "an LED that is off does not blink or breathe");
+    return parse_within(ps, w, i, s);
+}
+
+static int parse_expect(struct parser *ps, struct words *w, struct step *s)
+{
+    if (w->n < 2)
+        return parse_error(ps, ps->text + strlen(ps->text), "expected what to expect: led, reset or usb");
+    const char *what = w->w[1];
+    if (strcmp(what, "led") == 0) {
+        s->kind = STEP_EXPECT_LED;
+        return parse_expect_led(ps, w, s);
+    }
+    if (strcmp(what, "reset") == 0) {
+        s->kind = STEP_EXPECT_RESET;
+        s->any_cause = true;
+        if (w->n > 2 && strcmp(w->w[2], "within") != 0) {
+            static const struct {
+                const char *name;
+                enum reset_cause cause;
+            } causes[] = {{"power", RESET_POWER},     {"software", RESET_SOFTWARE}, {"iwdg", RESET_IWDG},
+                          {"button", RESET_PIN},      {"pin", RESET_PIN},           {"standby", RESET_STANDBY}};
+            s->any_cause = false;
+            size_t k;
+            for (k = 0; k < sizeof causes / sizeof *causes; k++)
+                if (strcmp(w->w[2], causes[k].name) == 0)
+                    break;
+            if (k == sizeof causes / sizeof *causes)
+                return parse_error(ps, w->at[2], "unknown reset cause '%s' (power, software, iwdg, button, standby)",
+                                   w->w[2]);
+            s->cause = causes[k].cause;
+            return parse_within(ps, w, 3, s);
+        }
+        return parse_within(ps, w, 2, s);
+    }
+    if (strcmp(what, "usb") == 0) {
+        s->kind = STEP_EXPECT_USB;
+        if (w->n < 3 || (strcmp(w->w[2], "attach") != 0 && strcmp(w->w[2], "detach") != 0))
+            return parse_error(ps, w->n < 3 ? ps->text + strlen(ps->text) : w->at[2],
+                               "expected 'usb attach [VID:PID]' or 'usb detach'");
+        s->detach = w->w[2][0] == 'd';
+        s->any_id = true;
+        int i = 3;
+        if (i < w->n && strcmp(w->w[i], "within") != 0) {
+            unsigned vid, pid;
+            char tail;
+            if (sscanf(w->w[i], "%4x:%4x%c", &vid, &pid, &tail) != 2)
+                return parse_error(ps, w->at[i], "'%s' is not VID:PID in hex, e.g. 1d50:607f", w->w[i]);
+            s->any_id = false;
+            s->vid = (uint16_t)vid;
+            s->pid = (uint16_t)pid;
+            i++;
+        }
+        return parse_within(ps, w, i, s);
+    }
+    return parse_error(ps, w->at[1], "cannot expect '%s' (led, reset or usb)", what);
+}
+
+/* A path in a script is relative to the script's folder. */
+static char *script_relative(const char *script_path, const char *p)
+{
+    if (p[0] == '/')
+        return strdup(p);
+    const char *slash = strrchr(script_path, '/');
+    size_t dirlen = slash ? (size_t)(slash - script_path) : 1;
+    const char *dir = slash ? script_path : ".";
+    size_t n = dirlen + 1 + strlen(p) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s/%s", (int)dirlen, dir, p);
+    return out;
+}
+
+/* sh -c "cd 'DIR' && CMD": the command runs in the script's folder. */
+static char *command_in_folder(const char *script_path, const char *cmd)
+{
+    char *dir = script_relative(script_path, ".");
+    if (!dir)
+        return NULL;
+    size_t n = strlen(cmd) + 4 * strlen(dir) + 16;
+    char *out = malloc(n);
+    if (out) {
+        char *o = out;
+        o += sprintf(o, "cd '");
+        for (const char *d = dir; *d; d++)
+            o += *d == '\'' ? sprintf(o, "'\\''") : sprintf(o, "%c", *d);
+        sprintf(o, "' && %s", cmd);
+    }
+    free(dir);
+    return out;
+}
+
+static int parse_line(struct script *sc, struct parser *ps, struct step *s, bool *setup_done, char *err,
+                      size_t errlen)
+{
+    size_t len = content_length(ps->text);
+    struct words w;
+    split(ps->text, len, &w);
+    if (w.n == 0)
+        return 0; /* blank or comment */
+    memset(s, 0, sizeof *s);
+    s->line = ps->line;
+    const char *verb = w.w[0];
+    if (strcmp(verb, "wifi-profiles") == 0) {
+        char *end;
+        long n = w.n > 1 ? strtol(w.w[1], &end, 10) : -1;
+        if (w.n < 2 || *end || n < 0 || n > 7)
+            return parse_error(ps, w.n > 1 ? w.at[1] : ps->text + len, "expected a number of profiles, 0 to 7");
+        if (w.n > 2)
+            return parse_error(ps, w.at[2], "unexpected '%s'", w.w[2]);
+        if (*setup_done)
+            return parse_error(ps, w.at[0], "wifi-profiles is the CC3000's state at power-on: put it before the "
+                                            "first step");
+        sc->wifi_profiles = (int)n;
+        return 0;
+    }
+    *setup_done = true;
+    if (strcmp(verb, "wait") == 0) {
+        s->kind = STEP_WAIT;
+        if (parse_time(ps, &w, 1, &s->duration, false))
+            return -1;
+        if (w.n > 2)
+            return parse_error(ps, w.at[2], "unexpected '%s'", w.w[2]);
+    } else if (strcmp(verb, "press") == 0 || strcmp(verb, "hold") == 0) {
+        s->kind = STEP_HOLD;
+        if (parse_button(ps, &w, 1, &s->button))
+            return -1;
+        s->duration = TAP_HOLD;
+        if (verb[0] == 'h' || w.n > 2) {
+            if (parse_time(ps, &w, 2, &s->duration, true))
+                return -1;
+        }
+        if (w.n > 3)
+            return parse_error(ps, w.at[3], "unexpected '%s'", w.w[3]);
+    } else if (strcmp(verb, "expect") == 0) {
+        if (parse_expect(ps, &w, s))
+            return -1;
+        if (s->kind == STEP_EXPECT_USB)
+            sc->uses_usb = true;
+    } else if (strcmp(verb, "run") == 0) {
+        s->kind = STEP_RUN;
+        if (w.n < 2)
+            return parse_error(ps, ps->text + len, "expected a command to run");
+        char cmd[SCRIPT_MAX_LINE];
+        snprintf(cmd, sizeof cmd, "%.*s", (int)(ps->text + len - w.at[1]), w.at[1]);
+        s->arg = command_in_folder(sc->path, cmd);
+        sc->uses_usb = sc->runs_programs = true;
+    } else if (strcmp(verb, "screenshot") == 0) {
+        s->kind = STEP_SCREENSHOT;
+        if (w.n != 2)
+            return parse_error(ps, w.n < 2 ? ps->text + len : w.at[2], "expected one file name, e.g. screenshot "
+                                                                       "board.png");
+        s->arg = script_relative(sc->path, w.w[1]);
+    } else if (strcmp(verb, "snapshot") == 0) {
+        return parse_error(ps, w.at[0], "snapshot: not supported yet (the emulator cannot save or restore a "
+                                        "machine state)");
+    } else {
+        return parse_error(ps, w.at[0], "unknown step '%s' (wifi-profiles, wait, press, hold, expect, run, "
+                                        "screenshot)", verb);
+    }
+    s->text = strndup(ps->text + (w.at[0] - ps->text), (size_t)(ps->text + len - w.at[0]));
+    if (!s->text || ((s->kind == STEP_RUN || s->kind == STEP_SCREENSHOT) && !s->arg)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 1;
+}
+
+static int script_load(struct script *sc, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "--script %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[SCRIPT_MAX_LINE];
+    struct parser ps = {path, 0, line, err, errlen};
+    bool setup_done = false;
+    int cap = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        ps.line++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            rc = parse_error(&ps, line, "line longer than %d characters", SCRIPT_MAX_LINE - 2);
+            break;
+        }
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (sc->nsteps == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct step *more = realloc(sc->steps, (size_t)cap * sizeof *more);
+            if (!more) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            sc->steps = more;
+        }
+        int r = parse_line(sc, &ps, &sc->steps[sc->nsteps], &setup_done, err, errlen);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        sc->nsteps += r;
+    }
+    if (!rc && ferror(f)) {
+        snprintf(err, errlen, "--script %s: cannot read: %s", path, strerror(errno));
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- running ---- */
+
+static uint64_t now(struct script *sc) { return sc->h->m->sim.clock.now; }
+
+static void end_run(struct script *sc, int status)
+{
+    struct machine *m = sc->h->m;
+    sc->done = true;
+    event_cancel(&m->sim, &sc->step_event);
+    m->exit_status = status;
+    m->exit_requested = true;
+    machine_request_stop(m);
+}
+
+static void end_of_run(struct sim *sim, void *opaque)
+{
+    (void)sim;
+    end_run(opaque, 0);
+}
+
+static void fail(struct script *sc, const struct step *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct script *sc, const struct step *s, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "spark-emu: %s:%d: %s: %s\n", sc->path, s->line, s->text, why);
+    fflush(stderr);
+    end_run(sc, SCRIPT_FAILED);
+}
+
+static bool colour_matches(const struct step *s, const uint8_t rgb[3])
+{
+    if (s->colour_name)
+        return strcmp(led_colour_name(rgb), s->colour_name) == 0;
+    /* #rrggbb: the hue, both scaled to full brightness (the LED's brightness is its PWM duty) */
+    unsigned want_max = 0, have_max = 0;
+    for (int i = 0; i < 3; i++) {
+        if (s->rgb[i] > want_max) want_max = s->rgb[i];
+        if (rgb[i] > have_max) have_max = rgb[i];
+    }
+    if (!want_max || !have_max)
+        return false;
+    for (int i = 0; i < 3; i++) {
+        int want = (int)(s->rgb[i] * 255u / want_max), have = (int)(rgb[i] * 255u / have_max);
+        if (abs(want - have) > s->colour_tolerance)
+            return false;
+    }
+    return true;
+}
+
+static bool period_matches(const struct step *s, uint64_t measured)
+{
+    if (!s->period_us)
+        return true;
+    uint64_t diff = measured > s->period_us ? measured - s->period_us : s->period_us - measured;
+    return measured && diff * 100 <= s->period_us * (uint64_t)s->period_tolerance_pct;
+}
+
+static bool led_holds(const struct step *s, const struct led_pattern_state *st)
+{
+    if (s->off)
+        return st->shape == LED_OFF;
+    if (st->shape == LED_OFF || st->shape == LED_CHANGING || !colour_matches(s, st->rgb))
+        return false;
+    bool solid = st->shape == LED_SOLID;
+    bool blinking = st->shape == LED_BLINKING && st->cycles >= 2 && period_matches(s, st->period_us);
+    bool breathing = st->shape == LED_BREATHING && st->seen_us >= PATTERN_MIN_US && period_matches(s, st->period_us);
+    switch (s->want) {
+    case WANT_SOLID: return solid;
+    case WANT_BLINKING: return blinking;
+    case WANT_BREATHING: return breathing;
+    case WANT_ANY:
+    default: return solid || blinking || breathing;
+    }
+}
+
+static const struct seen_event *find_event(struct script *sc, const struct step *s)
+{
+    bool reset = s->kind == STEP_EXPECT_RESET;
+    struct seen_event *list = reset ? sc->resets : sc->usb;
+    int n = reset ? sc->nresets : sc->nusb;
+    int *cursor = reset ? &sc->reset_cursor : &sc->usb_cursor;
+    for (int i = *cursor; i < n; i++) {
+        const struct seen_event *e = &list[i];
+        bool match = reset ? (s->any_cause || e->what == (int)s->cause)
+                           : (e->what == !s->detach && (s->any_id || (e->vid == s->vid && e->pid == s->pid)));
+        if (match) {
+            *cursor = i + 1;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static bool step_holds(struct script *sc, const struct step *s)
+{
+    if (s->kind == STEP_EXPECT_LED) {
+        struct led_pattern_state st;
+        led_pattern_classify(&sc->led, sim_now_us(&sc->h->m->sim), &st);
+        return led_holds(s, &st);
+    }
+    return find_event(sc, s) != NULL;
+}
+
+static void report_expectation_failed(struct script *sc, const struct step *s)
+{
+    char did[160] = "";
+    if (s->kind == STEP_EXPECT_LED) {
+        struct led_pattern_state st;
+        led_pattern_classify(&sc->led, sim_now_us(&sc->h->m->sim), &st);
+        led_pattern_describe(&st, did, sizeof did);
+        if (st.shape == LED_BLINKING && st.cycles < 2)
+            strncat(did, ", one period seen", sizeof did - strlen(did) - 1);
+        else if (st.shape == LED_BREATHING && st.period_us == 0 && s->period_us)
+            strncat(did, ", no full breath seen", sizeof did - strlen(did) - 1);
+        fail(sc, s, "not met by %.3f s; the LED was %s", (double)now(sc) / SIM_HZ, did);
+        return;
+    }
+    bool reset = s->kind == STEP_EXPECT_RESET;
+    int n = reset ? sc->nresets : sc->nusb, cursor = reset ? sc->reset_cursor : sc->usb_cursor;
+    size_t o = 0;
+    for (int i = cursor; i < n && o < sizeof did - 48; i++) {
+        const struct seen_event *e = reset ? &sc->resets[i] : &sc->usb[i];
+        if (reset)
+            o += (size_t)snprintf(did + o, sizeof did - o, "%s%s at %.3f s", o ? ", " : "",
+                                  reset_cause_name((enum reset_cause)e->what), (double)e->t / SIM_HZ);
+        else
+            o += (size_t)snprintf(did + o, sizeof did - o, "%s%s %04x:%04x at %.3f s", o ? ", " : "",
+                                  e->what ? "attach" : "detach", e->vid, e->pid, (double)e->t / SIM_HZ);
+    }
+    fail(sc, s, "not met by %.3f s; %s", (double)now(sc) / SIM_HZ,
+         o ? did : reset ? "no reset since the last one expected" : "no USB attach or detach since the last one expected");
+}
+
+static void take_screenshot(struct script *sc, const struct step *s)
+{
+    struct host *h = sc->h;
+    struct spark_core_view v = spark_core_view(h->board);
+    struct panel_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    snap.t_us = sim_now_us(&h->m->sim);
+    memcpy(snap.led, v.led, 3);
+    snap.user_led = v.user_led;
+    snap.usb_attached = v.usb_attached;
+    snap.mode_pressed = v.mode_pressed;
+    snap.running = true;
+    char led[96];
+    host_led_describe(h, led, sizeof led);
+    snprintf(snap.status, sizeof snap.status, "%.40s%sLED %.48s", h->firmware_name ? h->firmware_name : "",
+             h->firmware_name ? " - " : "", led);
+    char err[256];
+    if (panel_render_png(&snap, s->arg, err, sizeof err)) {
+        fprintf(stderr, "spark-emu: %s:%d: %s: %s\n", sc->path, s->line, s->text, err);
+        end_run(sc, EXIT_BAD_INPUT);
+    }
+}
+
+static void start_program(struct script *sc, struct step *s)
+{
+    sc->waiting_for_device = false;
+    if (!sc->env) {
+        sc->env = host_program_env(sc->h->usb_env);
+        if (!sc->env) {
+            fail(sc, s, "out of memory");
+            return;
+        }
+    }
+    sim_log(&sc->h->m->sim, LOG_INFO, "%s:%d: running '%s'", sc->path, s->line, s->arg);
+    int rc = host_program_start(&sc->prog, sc->h->m, s->arg, sc->env);
+    if (rc)
+        fail(sc, s, "cannot start /bin/sh: %s", strerror(rc));
+}
+
+static void advance(struct script *sc);
+
+/* A step's timer: a wait or hold is over, or an expectation's time is up. */
+static void step_timer(struct sim *sim, void *opaque)
+{
+    struct script *sc = opaque;
+    (void)sim;
+    if (sc->done || sc->cur >= sc->nsteps)
+        return;
+    struct step *s = &sc->steps[sc->cur];
+    switch (s->kind) {
+    case STEP_HOLD:
+        spark_core_set_button(sc->h->board, s->button, false);
+        break;
+    case STEP_EXPECT_LED:
+    case STEP_EXPECT_RESET:
+    case STEP_EXPECT_USB:
+        if (!step_holds(sc, s)) {
+            report_expectation_failed(sc, s);
+            return;
+        }
+        break;
+    case STEP_RUN:
+        if (sc->waiting_for_device) {
+            fail(sc, s, "no USB device enumerated within %llu s of virtual time",
+                 (unsigned long long)(USB_WAIT / SIM_HZ));
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    sc->cur++;
+    sc->step_started = false;
+    advance(sc);
+}
+
+/* Start steps until one must let time run. */
+static void advance(struct script *sc)
+{
+    struct sim *sim = &sc->h->m->sim;
+    while (!sc->done && sc->cur < sc->nsteps) {
+        struct step *s = &sc->steps[sc->cur];
+        if (!sc->step_started) {
+            sc->step_started = true;
+            sc->step_start = now(sc);
+            sim_log(sim, LOG_INFO, "%s:%d: %s", sc->path, s->line, s->text);
+            switch (s->kind) {
+            case STEP_WAIT:
+                event_schedule(sim, &sc->step_event, now(sc) + s->duration);
+                return;
+            case STEP_HOLD:
+                spark_core_set_button(sc->h->board, s->button, true);
+                event_schedule(sim, &sc->step_event, now(sc) + s->duration);
+                return;
+            case STEP_EXPECT_LED:
+            case STEP_EXPECT_RESET:
+            case STEP_EXPECT_USB:
+                if (step_holds(sc, s))
+                    break;
+                event_schedule(sim, &sc->step_event, now(sc) + s->duration);
+                return;
+            case STEP_RUN:
+                if (usb_host_device(spark_core_usb_host(sc->h->board))) {
+                    start_program(sc, s);
+                } else {
+                    sc->waiting_for_device = true;
+                    event_schedule(sim, &sc->step_event, now(sc) + USB_WAIT);
+                }
+                return;
+            case STEP_SCREENSHOT:
+                take_screenshot(sc, s);
+                break;
+            }
+        } else {
+            return; /* under way: its timer, an observer or the service moves on */
+        }
+        sc->cur++;
+        sc->step_started = false;
+    }
+    if (!sc->done && sc->cur >= sc->nsteps) {
+        sc->done = true;
+        sim_log(sim, LOG_INFO, "%s: every step held", sc->path);
+        if (sc->run_after)
+            event_schedule(sim, &sc->end_event, now(sc) + sc->run_after);
+        else
+            end_run(sc, 0);
+    }
+}
+
+/* An expectation under way may hold now. */
+static void check_current(struct script *sc)
+{
+    if (sc->done || sc->cur >= sc->nsteps || !sc->step_started)
+        return;
+    struct step *s = &sc->steps[sc->cur];
+    if (s->kind != STEP_EXPECT_LED && s->kind != STEP_EXPECT_RESET && s->kind != STEP_EXPECT_USB)
+        return;
+    if (!step_holds(sc, s))
+        return;
+    event_cancel(&sc->h->m->sim, &sc->step_event);
+    sc->cur++;
+    sc->step_started = false;
+    advance(sc);
+}
+
+/* Observers run inside a reset or a USB transaction: look at the expectation once that is over. */
+static void deferred_check(struct sim *sim, void *opaque)
+{
+    (void)sim;
+    check_current(opaque);
+}
+
+static void check_soon(struct script *sc)
+{
+    if (!event_pending(&sc->check_event))
+        event_schedule_in(&sc->h->m->sim, &sc->check_event, 0);
+}
+
+static void first_step(struct sim *sim, void *opaque)
+{
+    (void)sim;
+    advance(opaque);
+}
+
+/* ---- what the script observes ---- */
+
+static void led_changed(void *opaque, const uint8_t rgb[3])
+{
+    struct script *sc = opaque;
+    led_pattern_update(&sc->led, sim_now_us(&sc->h->m->sim), rgb);
+}
+
+static void remember(struct seen_event *list, int *n, const struct seen_event *e)
+{
+    if (*n == SCRIPT_MAX_EVENTS) {
+        memmove(list, list + 1, (SCRIPT_MAX_EVENTS - 1) * sizeof *list);
+        (*n)--;
+    }
+    list[(*n)++] = *e;
+}
+
+/* machine_add_periph's reset hook: every chip reset, power-on included */
+static void chip_reset(void *opaque, enum reset_cause cause)
+{
+    struct script *sc = opaque;
+    struct seen_event e = {now(sc), (int)cause, 0, 0};
+    int before = sc->nresets;
+    remember(sc->resets, &sc->nresets, &e);
+    if (sc->nresets == before && sc->reset_cursor > 0)
+        sc->reset_cursor--;
+    check_soon(sc);
+}
+
+static void usb_attached(void *opaque, const struct usb_device_view *dev)
+{
+    struct script *sc = opaque;
+    struct seen_event e = {now(sc), 1, (uint16_t)(dev->device[8] | dev->device[9] << 8),
+                           (uint16_t)(dev->device[10] | dev->device[11] << 8)};
+    int before = sc->nusb;
+    remember(sc->usb, &sc->nusb, &e);
+    if (sc->nusb == before && sc->usb_cursor > 0)
+        sc->usb_cursor--;
+    if (!sc->done && sc->cur < sc->nsteps && sc->steps[sc->cur].kind == STEP_RUN && sc->waiting_for_device) {
+        event_cancel(&sc->h->m->sim, &sc->step_event);
+        start_program(sc, &sc->steps[sc->cur]);
+    }
+    check_soon(sc);
+}
+
+static void usb_detached(void *opaque, unsigned generation)
+{
+    struct script *sc = opaque;
+    (void)generation;
+    const struct usb_device_view *dev = usb_host_device(spark_core_usb_host(sc->h->board));
+    struct seen_event e = {now(sc), 0, 0, 0};
+    if (dev) {
+        e.vid = (uint16_t)(dev->device[8] | dev->device[9] << 8);
+        e.pid = (uint16_t)(dev->device[10] | dev->device[11] << 8);
+    }
+    int before = sc->nusb;
+    remember(sc->usb, &sc->nusb, &e);
+    if (sc->nusb == before && sc->usb_cursor > 0)
+        sc->usb_cursor--;
+    check_soon(sc);
+}
+
+/* Emulator thread, after every kick: a run step's program may have ended. */
+static void service(void *opaque)
+{
+    struct script *sc = opaque;
+    int status;
+    if (!host_program_reap(&sc->prog, &status) || sc->done || sc->cur >= sc->nsteps)
+        return;
+    struct step *s = &sc->steps[sc->cur];
+    if (status != 0) {
+        fail(sc, s, "the command exited with status %d", status);
+        return;
+    }
+    sc->cur++;
+    sc->step_started = false;
+    advance(sc);
+}
+
+/* ---- the host adapter ---- */
+
+static void free_script(struct script *sc)
+{
+    for (int i = 0; i < sc->nsteps; i++) {
+        free(sc->steps[i].text);
+        free(sc->steps[i].arg);
+    }
+    free(sc->steps);
+    free(sc->env);
+    free(sc);
+}
+
+static int script_create(struct host *h, void **self, char *err, size_t errlen)
+{
+    *self = NULL;
+    if (!h->opt->script)
+        return 0;
+    struct script *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sc->h = h;
+    sc->path = h->opt->script;
+    sc->wifi_profiles = -1;
+    if (script_load(sc, sc->path, err, errlen)) {
+        free_script(sc);
+        return -1;
+    }
+    /*
+     * A script's setup line is an option given in a file: main.c's options are
+     * not const, and the board, which reads them, does not exist yet.
+     */
+    if (sc->wifi_profiles >= 0)
+        ((struct options *)h->opt)->wifi_profiles = sc->wifi_profiles;
+    h->usb_cable |= sc->uses_usb;
+    h->usb_programs |= sc->runs_programs;
+    sc->run_after = h->run_for; /* --run-for counts from the end of the script */
+    h->run_for = 0;
+    led_pattern_init(&sc->led, 0);
+    *self = sc;
+    return 0;
+}
+
+static int script_attach(struct host *h, void *self, char *err, size_t errlen)
+{
+    struct script *sc = self;
+    if (!sc)
+        return 0;
+    struct machine *m = h->m;
+    if (spark_core_add_led_observer(h->board, led_changed, sc)) {
+        snprintf(err, errlen, "--script: too many LED observers");
+        return -1;
+    }
+    if (m->nperiphs == MACHINE_MAX_PERIPHS || machine_add_service(m, service, sc)) {
+        snprintf(err, errlen, "--script: too many emulator-thread services");
+        return -1;
+    }
+    machine_add_periph(m, "--script reset watch", sc, chip_reset);
+    struct usb_host_observer o = {usb_attached, usb_detached, sc};
+    usb_host_observe(spark_core_usb_host(h->board), &o);
+    event_init(&sc->step_event, step_timer, sc, "--script step");
+    event_init(&sc->end_event, end_of_run, sc, "--script run-for");
+    event_init(&sc->check_event, deferred_check, sc, "--script check");
+    event_init(&sc->start_event, first_step, sc, "--script start");
+    event_schedule(&m->sim, &sc->start_event, 0);
+    return 0;
+}
+
+static void script_pace(struct host *h, void *self)
+{
+    (void)h;
+    if (self)
+        check_current(self);
+}
+
+static void script_stop(struct host *h, void *self)
+{
+    (void)h;
+    struct script *sc = self;
+    if (sc)
+        host_program_kill(&sc->prog);
+}
+
+static void script_destroy(struct host *h, void *self)
+{
+    struct script *sc = self;
+    if (!sc)
+        return;
+    script_stop(h, sc);
+    if (h->m) {
+        event_cancel(&h->m->sim, &sc->step_event);
+        event_cancel(&h->m->sim, &sc->end_event);
+        event_cancel(&h->m->sim, &sc->start_event);
+        event_cancel(&h->m->sim, &sc->check_event);
+    }
+    free_script(sc);
+}
+
+const struct host_adapter host_script = {
+    .name = "script",
+    .create = script_create,
+    .attach = script_attach,
+    .pace = script_pace,
+    .stop = script_stop,
+    .destroy = script_destroy,
+};
