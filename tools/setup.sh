@@ -11,9 +11,9 @@ build=${SPARK_EMU_BUILD:-$top/build}
 # mock /dev/ttyACM0; g++ and make build its native serial module. strace reads
 # dfu-util's sleeps for the USB benchmark (tools/bench_dfu.py). libssl-dev: spark-flash
 # reads and makes the Core's RSA keys with libcrypto. sigrok-cli opens --vcd files in
-# tests/integration/vcd.py.
+# tests/integration/vcd.py; xdotool presses the window's keys in tests/integration/window_keys.py.
 PKGS="meson ninja-build pkg-config gcc libc6-dev libunicorn-dev libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core libpng-dev libelf-dev libcmocka-dev
-gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm xvfb xauth python3
+gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm xvfb xauth xdotool python3
 dfu-util umockdev libumockdev-dev usbip usbutils udev openssl g++ make strace sigrok-cli libssl-dev"
 missing=""
 for p in $PKGS; do

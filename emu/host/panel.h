@@ -16,14 +16,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What the USB connector shows. */
+enum panel_usb {
+    PANEL_USB_DETACHED = 0, /* the D+ pull-up is off: no device on the cable */
+    PANEL_USB_UNENUMERATED, /* pulled up, but no host enumerated it (a charger, or still enumerating) */
+    PANEL_USB_DFU,          /* enumerated as 1d50:607f, the bootloader's DFU device */
+    PANEL_USB_SERIAL,       /* enumerated as 1d50:607d, the firmware's CDC serial port */
+    PANEL_USB_OTHER,        /* enumerated as something else (usb_vid:usb_pid) */
+};
+
 struct panel_snapshot {
     uint64_t t_us;       /* virtual time */
     uint8_t led[3];      /* RGB LED, PWM duty of each channel 0-255 (as traced) */
     bool user_led;       /* D7 (PA13), active high */
     bool usb_attached;   /* D+ pull-up on (PB10 low) */
+    enum panel_usb usb;
+    uint16_t usb_vid, usb_pid;
     bool mode_pressed;   /* MODE button as the board sees it */
+    uint64_t mode_held_us; /* how long MODE has been held (virtual time), 0 while released */
     bool running;        /* false once the emulator has stopped */
+    bool paused;         /* the window paused the emulator (space) */
+    double speed;        /* virtual seconds per wall second lately; 0 if not measured yet */
     char status[96];     /* one line: e.g. "Tinker 0.7.0 - listening" or "halted: lockup" */
+    char led_pattern[96]; /* what the LED does, in words ("blue, blinking every 500 ms") */
 };
 
 struct panel {
@@ -33,6 +48,7 @@ struct panel {
     int mode_request;           /* -1 nothing, 0 release, 1 press */
     bool reset_request;         /* click on RESET: a pin reset */
     bool quit_request;          /* window closed */
+    bool pause_request;         /* space: pause or resume (the emulator toggles and clears it) */
 };
 
 void panel_init(struct panel *p);

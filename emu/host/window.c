@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the panel mailbox --------------------------------------------------- */
 
@@ -155,7 +156,7 @@ static const char *const PIN_NAMES_BOTTOM[PINS_PER_ROW] = {
 #define TITLE_Y 12
 #define HINT_Y 15
 #define MARGIN 12
-#define STATUS_GAP 24
+#define STATUS_GAP 18
 #define SWATCH 12
 #define SWATCH_GAP 8
 
@@ -181,6 +182,10 @@ static const struct rgb COLOUR_CABLE = {16, 16, 18};
 static const struct rgb COLOUR_CABLE_SHINE = {70, 70, 78};
 static const struct rgb COLOUR_USB_ON = {70, 220, 100};
 static const struct rgb COLOUR_USB_OFF = {90, 90, 96};
+static const struct rgb COLOUR_USB_DFU = {250, 200, 60};
+static const struct rgb COLOUR_USB_WAITING = {170, 170, 178};
+static const struct rgb COLOUR_METER = {60, 64, 74};
+static const struct rgb COLOUR_METER_MARK = {245, 245, 250};
 static const struct rgb COLOUR_LED_PACKAGE = {232, 232, 226};
 static const struct rgb COLOUR_LED_OFF = {64, 64, 64};
 static const struct rgb COLOUR_USER_LED_OFF = {214, 206, 170};
@@ -581,9 +586,37 @@ static void draw_usb_cable(struct painter *p)
     fill_rect(p, plug_x + 10, BOARD_CY - PLUG_H / 2 + 8, 3, PLUG_H - 16, COLOUR_CABLE_SHINE);
 }
 
-/* On top of the board edge: the receptacle, and an indicator beside it. */
-static void draw_usb_receptacle(struct painter *p, bool attached)
+/* What the connector says: detached, or what the host enumerated (the Core's DFU or serial IDs). */
+static void usb_label(const struct panel_snapshot *s, char *buf, size_t len, struct rgb *colour)
 {
+    switch (s->usb) {
+    case PANEL_USB_DETACHED:
+        snprintf(buf, len, "USB detached");
+        *colour = COLOUR_SILKSCREEN;
+        break;
+    case PANEL_USB_UNENUMERATED:
+        snprintf(buf, len, "USB: no host");
+        *colour = COLOUR_USB_WAITING;
+        break;
+    case PANEL_USB_DFU:
+        snprintf(buf, len, "USB DFU %04x:%04x", s->usb_vid, s->usb_pid);
+        *colour = COLOUR_USB_DFU;
+        break;
+    case PANEL_USB_SERIAL:
+        snprintf(buf, len, "USB serial %04x:%04x", s->usb_vid, s->usb_pid);
+        *colour = COLOUR_USB_ON;
+        break;
+    default:
+        snprintf(buf, len, "USB %04x:%04x", s->usb_vid, s->usb_pid);
+        *colour = COLOUR_USB_ON;
+        break;
+    }
+}
+
+/* On top of the board edge: the receptacle, and an indicator beside it. */
+static void draw_usb_receptacle(struct painter *p, const struct panel_snapshot *s)
+{
+    bool attached = s->usb != PANEL_USB_DETACHED;
     fill_round_rect(p, USB_X, USB_Y, USB_W, USB_H, 3, COLOUR_METAL);
     outline_rect(p, USB_X + 4, USB_Y + 4, USB_W - 8, USB_H - 8, COLOUR_METAL_DARK);
     /* solder tabs either side of the shell */
@@ -592,9 +625,12 @@ static void draw_usb_receptacle(struct painter *p, bool attached)
     if (!attached)
         fill_rect(p, USB_X, USB_Y + 14, 6, USB_H - 28, COLOUR_HOLE);
 
+    char label[40];
+    struct rgb colour;
+    usb_label(s, label, sizeof label, &colour);
     int label_y = USB_Y + USB_H + 12;
-    fill_circle_colour(p, BOARD_X + 12, label_y + 3, 4, attached ? COLOUR_USB_ON : COLOUR_USB_OFF);
-    draw_text(p, BOARD_X + 20, label_y, TEXT_SMALL, attached ? COLOUR_USB_ON : COLOUR_SILKSCREEN, "USB");
+    fill_circle_colour(p, BOARD_X + 12, label_y + 3, 4, attached ? colour : COLOUR_USB_OFF);
+    draw_text(p, BOARD_X + 20, label_y, TEXT_SMALL, colour, label);
 }
 
 static void draw_mcu(struct painter *p)
@@ -708,30 +744,70 @@ static void draw_user_led(const struct painter *p, bool lit)
         draw_glow(p, cx, cy, USER_LED_GLOW_RADIUS, COLOUR_USER_LED_ON, USER_LED_GLOW_ALPHA);
 }
 
+/*
+ * How long MODE has been held, under the board, with the marks that matter:
+ * 3 s (the bootloader's DFU mode; the firmware's listening mode) and 10 s
+ * (factory reset; the firmware clears its WiFi credentials).
+ */
+#define METER_X BOARD_X
+#define METER_W BOARD_W
+#define METER_Y (BOARD_Y + BOARD_H + 10)
+#define METER_H 8
+#define METER_FULL_US 12000000u
+static void draw_hold_meter(struct painter *p, const struct panel_snapshot *s)
+{
+    if (!s->mode_pressed)
+        return;
+    uint64_t held = s->mode_held_us < METER_FULL_US ? s->mode_held_us : METER_FULL_US;
+    char text[32];
+    snprintf(text, sizeof text, "MODE %.1f s", s->mode_held_us / 1e6);
+    draw_text(p, MARGIN, METER_Y, TEXT_SMALL, COLOUR_PRESSED, text);
+    fill_rect(p, METER_X, METER_Y, METER_W, METER_H, COLOUR_METER);
+    fill_rect(p, METER_X, METER_Y, (double)METER_W * (double)held / METER_FULL_US, METER_H, COLOUR_PRESSED);
+    static const struct {
+        uint64_t at_us;
+        const char *label;
+    } marks[] = {{3000000u, "3 s"}, {10000000u, "10 s"}};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        double x = METER_X + (double)METER_W * (double)marks[i].at_us / METER_FULL_US;
+        bool passed = s->mode_held_us >= marks[i].at_us;
+        fill_rect(p, x - 1, METER_Y - 3, 2, METER_H + 6, COLOUR_METER_MARK);
+        draw_text(p, x + 4, METER_Y + METER_H + 3, TEXT_SMALL, passed ? COLOUR_TEXT : COLOUR_TEXT_DIM,
+                  marks[i].label);
+    }
+}
+
 static void format_time(char *buf, size_t len, uint64_t t_us)
 {
     snprintf(buf, len, "t = %llu.%03u s", (unsigned long long)(t_us / 1000000u),
              (unsigned)(t_us / 1000u % 1000u));
 }
 
-/* One line: time, LED colour (swatch and R,G,B) and the status string. */
+/* One line: time, speed (or paused), the LED (a swatch and its pattern), firmware and reset cause. */
 static void draw_status_line(struct painter *p, const struct panel_snapshot *s)
 {
     fill_rect(p, 0, STATUS_BAR_Y, CANVAS_WIDTH, STATUS_BAR_HEIGHT, COLOUR_STATUS_BAR);
     fill_rect(p, 0, STATUS_BAR_Y, CANVAS_WIDTH, 1, COLOUR_STATUS_EDGE);
 
-    char time_text[40], rgb_text[24], status[sizeof s->status + 4];
+    char time_text[40], speed_text[24], pattern[sizeof s->led_pattern + 4], status[sizeof s->status + 4];
     format_time(time_text, sizeof time_text, s->t_us);
-    snprintf(rgb_text, sizeof rgb_text, "%u,%u,%u", s->led[0], s->led[1], s->led[2]);
+    if (s->paused)
+        snprintf(speed_text, sizeof speed_text, "paused");
+    else if (s->speed > 0)
+        snprintf(speed_text, sizeof speed_text, s->speed < 10 ? "%.2fx" : "%.0fx", s->speed);
+    else
+        snprintf(speed_text, sizeof speed_text, "-");
+    snprintf(pattern, sizeof pattern, "%.*s", (int)sizeof s->led_pattern - 1,
+             s->led_pattern[0] ? s->led_pattern : "off");
     snprintf(status, sizeof status, "%.*s", (int)sizeof s->status - 1, s->status);
 
-    /* Medium text when it fits; a long status drops the line to the small size,
-     * and is cut with "..." only if even that is too wide. */
+    /* Medium text when it fits; a long line drops to the small size, and the
+     * status is cut with "..." only if even that is too wide. */
     double avail = CANVAS_WIDTH - 2 * MARGIN;
     int size = TEXT_MEDIUM;
     for (;;) {
-        double width = text_width(p, time_text, size) + STATUS_GAP + SWATCH + SWATCH_GAP +
-                       text_width(p, rgb_text, size) + STATUS_GAP + text_width(p, status, size);
+        double width = text_width(p, time_text, size) + STATUS_GAP + text_width(p, speed_text, size) + STATUS_GAP +
+                       SWATCH + SWATCH_GAP + text_width(p, pattern, size) + STATUS_GAP + text_width(p, status, size);
         if (width <= avail)
             break;
         if (size > TEXT_SMALL) {
@@ -745,11 +821,12 @@ static void draw_status_line(struct painter *p, const struct panel_snapshot *s)
     }
     double y = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - cap_height(size)) / 2;
     double x = draw_text(p, MARGIN, y, size, COLOUR_TEXT, time_text) + STATUS_GAP;
+    x = draw_text(p, x, y, size, s->paused ? COLOUR_STATUS_STOPPED : COLOUR_TEXT_DIM, speed_text) + STATUS_GAP;
     double sy = STATUS_BAR_Y + (STATUS_BAR_HEIGHT - SWATCH) / 2;
     outline_rect(p, x - 1, sy - 1, SWATCH + 2, SWATCH + 2, COLOUR_TEXT_DIM);
     fill_rect(p, x, sy, SWATCH, SWATCH, led_colour(s));
-    x = draw_text(p, x + SWATCH + SWATCH_GAP, y, size, COLOUR_TEXT, rgb_text) + STATUS_GAP;
-    draw_text(p, x, y, size, s->running ? COLOUR_TEXT : COLOUR_STATUS_STOPPED, status);
+    x = draw_text(p, x + SWATCH + SWATCH_GAP, y, size, COLOUR_TEXT, pattern) + STATUS_GAP;
+    draw_text(p, x, y, size, s->running ? COLOUR_TEXT_DIM : COLOUR_STATUS_STOPPED, status);
 }
 
 static void draw_panel(struct painter *p, const struct panel_snapshot *s, const struct panel_controls *c)
@@ -759,14 +836,14 @@ static void draw_panel(struct painter *p, const struct panel_snapshot *s, const 
     use_colour(r, COLOUR_DESK);
     SDL_RenderClear(r);
     draw_text(p, TITLE_X, TITLE_Y, TEXT_LARGE, COLOUR_TEXT, "Spark Core");
-    const char *hint = "MODE: click or M   RST: click or R   quit: Esc or Q";
+    const char *hint = "MODE: click or M (hold)   RST: click or R   pause: space   screenshot: S   quit: Esc";
     draw_text(p, CANVAS_WIDTH - MARGIN - text_width(p, hint, TEXT_SMALL), HINT_Y, TEXT_SMALL, COLOUR_TEXT_DIM, hint);
 
-    if (s->usb_attached)
+    if (s->usb != PANEL_USB_DETACHED)
         draw_usb_cable(p);
     fill_round_rect(p, BOARD_X, BOARD_Y, BOARD_W, BOARD_H, BOARD_CORNER, COLOUR_BOARD_EDGE);
     fill_round_rect(p, BOARD_X + 2, BOARD_Y + 2, BOARD_W - 4, BOARD_H - 4, BOARD_CORNER - 2, COLOUR_BOARD);
-    draw_usb_receptacle(p, s->usb_attached);
+    draw_usb_receptacle(p, s);
     draw_header_row(p, PIN_ROW_TOP_Y, PIN_NAMES_TOP, true);
     draw_header_row(p, PIN_ROW_BOTTOM_Y, PIN_NAMES_BOTTOM, false);
     draw_mcu(p);
@@ -776,6 +853,7 @@ static void draw_panel(struct painter *p, const struct panel_snapshot *s, const 
     draw_button(p, MODE_BUTTON_Y, s->mode_pressed || c->mode_held, "MODE");
     draw_user_led(p, s->user_led);
     draw_rgb_led(p, s);
+    draw_hold_meter(p, s);
     draw_status_line(p, s);
 }
 
@@ -858,6 +936,7 @@ struct window {
 
     bool mode_by_mouse, mode_by_key, reset_by_mouse, reset_by_key;
     bool reset_pending, quit;
+    bool pause_pending, screenshot_pending;
     int mode_queue[MODE_QUEUE_LEN];
     int mode_queued;
 };
@@ -1044,6 +1123,12 @@ static void handle_event(struct window *w, const SDL_Event *ev)
             w->reset_by_key = true;
             w->reset_pending = true;
             break;
+        case SDLK_SPACE:
+            w->pause_pending = true;
+            break;
+        case SDLK_s:
+            w->screenshot_pending = true;
+            break;
         default:
             break;
         }
@@ -1083,7 +1168,10 @@ static bool same_snapshot(const struct panel_snapshot *a, const struct panel_sna
 {
     return a->t_us == b->t_us && memcmp(a->led, b->led, sizeof a->led) == 0 && a->user_led == b->user_led &&
            a->usb_attached == b->usb_attached && a->mode_pressed == b->mode_pressed &&
-           a->running == b->running && strncmp(a->status, b->status, sizeof a->status) == 0;
+           a->running == b->running && a->paused == b->paused && a->usb == b->usb && a->usb_pid == b->usb_pid &&
+           a->speed == b->speed && a->mode_held_us == b->mode_held_us &&
+           strncmp(a->status, b->status, sizeof a->status) == 0 &&
+           strncmp(a->led_pattern, b->led_pattern, sizeof a->led_pattern) == 0;
 }
 
 /* Draws the newest state the window knows and puts it on screen. */
@@ -1097,6 +1185,20 @@ static void show_latest(struct window *w)
     w->shown_controls = controls;
     w->drawn_once = true;
     w->exposed = false;
+}
+
+/* S: what the window shows now, as spark-emu-<virtual time>.png in the current directory. */
+static void save_key_screenshot(struct window *w)
+{
+    char path[64], err[256];
+    unsigned long long ms = (unsigned long long)(w->latest.t_us / 1000u);
+    snprintf(path, sizeof path, "spark-emu-%llu.%03llus.png", ms / 1000u, ms % 1000u);
+    for (int n = 2; access(path, F_OK) == 0 && n < 100; n++)
+        snprintf(path, sizeof path, "spark-emu-%llu.%03llus-%d.png", ms / 1000u, ms % 1000u, n);
+    if (window_screenshot(w, path, err, sizeof err) == 0)
+        fprintf(stderr, "spark-emu: screenshot %s\n", path);
+    else
+        fprintf(stderr, "spark-emu: screenshot: %s\n", err);
 }
 
 bool window_poll(struct window *w, struct panel *p)
@@ -1119,6 +1221,10 @@ bool window_poll(struct window *w, struct panel *p)
         p->reset_request = true;
         w->reset_pending = false;
     }
+    if (w->pause_pending) {
+        p->pause_request = !p->pause_request; /* two presses before the emulator looks: nothing */
+        w->pause_pending = false;
+    }
     if (w->mode_queued > 0 && p->mode_request == MODE_REQUEST_NONE) {
         p->mode_request = w->mode_queue[0];
         memmove(w->mode_queue, w->mode_queue + 1, sizeof w->mode_queue[0] * (size_t)(w->mode_queued - 1));
@@ -1128,6 +1234,10 @@ bool window_poll(struct window *w, struct panel *p)
     pthread_mutex_unlock(&p->lock);
     if (w->quit)
         return false;
+    if (w->screenshot_pending) {
+        w->screenshot_pending = false;
+        save_key_screenshot(w);
+    }
 
     uint64_t now = SDL_GetTicks64();
     if (now < w->next_frame_ms)

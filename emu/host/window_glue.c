@@ -29,7 +29,68 @@ struct window_glue {
     const char *shot_path; /* a screenshot the window thread must save, or NULL */
     int shot_status;
     char shot_err[256];
+
+    /* emulator thread only */
+    bool mode_was_pressed;
+    uint64_t mode_pressed_at_us;
+    bool paused;
+    uint64_t speed_wall_ns, speed_cycles; /* start of the current speed measurement */
+    double speed;
 };
+
+static uint64_t wall_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Virtual seconds per wall second, over the last half second or more of running (not paused). */
+#define SPEED_WINDOW_NS 500000000ull
+static void measure_speed(struct window_glue *g)
+{
+    uint64_t wall = wall_now_ns(), cycles = g->h->m->sim.clock.now;
+    if (g->speed_wall_ns == 0 || cycles < g->speed_cycles) {
+        g->speed_wall_ns = wall;
+        g->speed_cycles = cycles;
+        return;
+    }
+    if (wall - g->speed_wall_ns < SPEED_WINDOW_NS)
+        return;
+    g->speed = (double)(cycles - g->speed_cycles) / SIM_HZ / ((double)(wall - g->speed_wall_ns) / 1e9);
+    g->speed_wall_ns = wall;
+    g->speed_cycles = cycles;
+}
+
+/* The Core's USB IDs (shared/docs/spark-core-hardware.md): the bootloader's DFU, the firmware's serial */
+#define SPARK_USB_VID 0x1d50u
+#define SPARK_USB_PID_DFU 0x607fu
+#define SPARK_USB_PID_SERIAL 0x607du
+
+/* What the USB connector shows: the host's view of the enumerated device, by its IDs. */
+static void usb_state(struct host *h, const struct spark_core_view *v, struct panel_snapshot *s)
+{
+    const struct usb_device_view *dev = usb_host_device(spark_core_usb_host(h->board));
+    s->usb = v->usb_attached ? PANEL_USB_UNENUMERATED : PANEL_USB_DETACHED;
+    if (!dev)
+        return;
+    s->usb_vid = (uint16_t)(dev->device[8] | dev->device[9] << 8); /* idVendor, idProduct */
+    s->usb_pid = (uint16_t)(dev->device[10] | dev->device[11] << 8);
+    if (s->usb_vid == SPARK_USB_VID && s->usb_pid == SPARK_USB_PID_DFU)
+        s->usb = PANEL_USB_DFU;
+    else if (s->usb_vid == SPARK_USB_VID && s->usb_pid == SPARK_USB_PID_SERIAL)
+        s->usb = PANEL_USB_SERIAL;
+    else
+        s->usb = PANEL_USB_OTHER;
+}
+
+/* When MODE went down, for the hold meter: seen at every pace tick (10 ms) and snapshot. */
+static void track_mode(struct window_glue *g, bool pressed)
+{
+    if (pressed && !g->mode_was_pressed)
+        g->mode_pressed_at_us = sim_now_us(&g->h->m->sim);
+    g->mode_was_pressed = pressed;
+}
 
 static struct panel_snapshot snapshot(struct window_glue *g)
 {
@@ -41,13 +102,20 @@ static struct panel_snapshot snapshot(struct window_glue *g)
     memcpy(s.led, v.led, 3);
     s.user_led = v.user_led;
     s.usb_attached = v.usb_attached;
+    usb_state(h, &v, &s);
     s.mode_pressed = v.mode_pressed;
+    track_mode(g, v.mode_pressed);
+    s.mode_held_us = v.mode_pressed ? s.t_us - g->mode_pressed_at_us : 0;
     s.running = !h->run_done;
+    s.paused = g->paused;
+    s.speed = g->speed;
+    const char *firmware = h->firmware_name ? h->firmware_name : "";
     if (h->m->locked_up)
-        snprintf(s.status, sizeof s.status, "halted: the core locked up");
+        snprintf(s.status, sizeof s.status, "%.40s%shalted: the core locked up", firmware, *firmware ? "   " : "");
     else
-        snprintf(s.status, sizeof s.status, "%.40s%sLED %.48s", h->firmware_name ? h->firmware_name : "",
-                 h->firmware_name ? " - " : "", h->led_summary[0] ? h->led_summary : "off");
+        snprintf(s.status, sizeof s.status, "%.40s%sreset: %s", firmware, *firmware ? "   " : "",
+                 reset_cause_name(h->m->sim.reset_cause));
+    host_led_describe(h, s.led_pattern, sizeof s.led_pattern);
     return s;
 }
 
@@ -58,6 +126,9 @@ static void apply_panel_requests(struct window_glue *g)
     pthread_mutex_lock(&g->panel.lock);
     int mode = g->panel.mode_request;
     bool reset = g->panel.reset_request, quit = g->panel.quit_request;
+    if (g->panel.pause_request && !quit)
+        g->paused = !g->paused;
+    g->panel.pause_request = false;
     g->panel.mode_request = -1;
     g->panel.reset_request = false;
     pthread_mutex_unlock(&g->panel.lock);
@@ -73,14 +144,40 @@ static void apply_panel_requests(struct window_glue *g)
     }
 }
 
+/*
+ * Paused (space): the emulator thread waits here, between two pace ticks, until
+ * the window resumes or closes (or a signal ends the run); then the pacing
+ * starts again from this instant, so time does not race to catch up the pause.
+ */
+static void hold_while_paused(struct window_glue *g)
+{
+    struct host *h = g->h;
+    bool was_paused = g->paused;
+    while (g->paused && !h->m->exit_requested) {
+        struct panel_snapshot s = snapshot(g);
+        panel_publish(&g->panel, &s);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        apply_panel_requests(g);
+    }
+    if (was_paused) {
+        h->m->pace_wall_start_ns = wall_now_ns();
+        h->m->pace_virt_start = h->m->sim.clock.now;
+        g->speed_wall_ns = 0;
+    }
+}
+
 static void window_pace(struct host *h, void *self)
 {
     struct window_glue *g = self;
+    track_mode(g, spark_core_view(h->board).mode_pressed);
     if (h->windowed) {
+        measure_speed(g);
         struct panel_snapshot s = snapshot(g);
         panel_publish(&g->panel, &s);
     }
     apply_panel_requests(g);
+    hold_while_paused(g);
 }
 
 /*
