@@ -382,6 +382,16 @@ void spark_core_set_signal_observer(struct spark_core *b, spark_core_signal_fn f
     b->signal_opaque = opaque;
 }
 
+void spark_core_set_net(struct spark_core *b, const struct cc3000_net *net, void *ctx)
+{
+    cc3000_set_net(&b->wlan, net, ctx);
+}
+
+void spark_core_net_changed(struct spark_core *b)
+{
+    cc3000_net_changed(&b->wlan);
+}
+
 struct spark_core_view spark_core_view(const struct spark_core *b)
 {
     struct spark_core_view v;

@@ -90,6 +90,15 @@ const struct spark_core_signal *spark_core_signals(int *count);
 typedef void (*spark_core_signal_fn)(void *opaque, int signal, double value);
 void spark_core_set_signal_observer(struct spark_core *b, spark_core_signal_fn fn, void *opaque);
 
+/*
+ * The network behind the CC3000's sockets (emu/host/net.c): set before
+ * power-on; call spark_core_net_changed when a connect finished, data came or
+ * a peer closed.
+ */
+struct cc3000_net;
+void spark_core_set_net(struct spark_core *b, const struct cc3000_net *net, void *ctx);
+void spark_core_net_changed(struct spark_core *b);
+
 /* What the board shows now. */
 struct spark_core_view {
     uint8_t led[3];      /* RGB LED, the last reported visible colour */

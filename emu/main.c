@@ -48,6 +48,7 @@ static const struct host_adapter *const adapters[] = {
     &host_script,     /* --script: a scenario; before the USB adapters, whose need it may settle */
     &host_umockdev,   /* --usb umockdev: libusb programs see the device (also for --usb-host-cmd) */
     &host_usbip,      /* --usbip: the device over USB/IP */
+    &host_net,        /* --net, --cloud: the CC3000's sockets on host sockets */
     &host_serial,     /* --serial: the firmware's USB CDC serial port on a pty, stdio or a file */
     &host_usb_cmd,    /* --usb-host-cmd: dfu-util, lsusb, particle against the USB device */
 };

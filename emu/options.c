@@ -35,6 +35,8 @@ enum {
     OPT_USB,
     OPT_USBIP,
     OPT_SERIAL,
+    OPT_CLOUD,
+    OPT_NET,
     OPT_SCRIPT,
     OPT_HELP,
 };
@@ -64,6 +66,8 @@ static const struct option long_options[] = {
     {"usb", required_argument, NULL, OPT_USB},
     {"usbip", optional_argument, NULL, OPT_USBIP},
     {"serial", required_argument, NULL, OPT_SERIAL},
+    {"cloud", required_argument, NULL, OPT_CLOUD},
+    {"net", required_argument, NULL, OPT_NET},
     {"script", required_argument, NULL, OPT_SCRIPT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -116,6 +120,13 @@ void options_usage(FILE *f)
         "                           desktop: sudo modprobe vhci-hcd; sudo usbip attach -r HOST -b 1-1\n"
         "  --serial pty|stdio|FILE  the firmware's USB CDC serial port: a pty (its path is printed),\n"
         "                           this terminal, or a file that receives what the Core sends\n"
+        "\n"
+        "Network (the CC3000's sockets on host sockets; see docs/net.md):\n"
+        "  --cloud HOST:PORT        send the Core's cloud connection (TCP to port 5683, whatever\n"
+        "                           address it was configured with) to HOST:PORT\n"
+        "  --net none|cloud|host    what may leave the machine: nothing (connects fail as on a\n"
+        "                           network without an uplink), only the cloud connection, or\n"
+        "                           everything (default: cloud with --cloud, else none)\n"
         "\n"
         "Output:\n"
         "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
@@ -317,6 +328,19 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             if (!optarg && optind < argc && argv[optind][0] != '-')
                 optarg = argv[optind++];
             o->usbip = optarg ? optarg : "127.0.0.1:3240";
+            break;
+        case OPT_CLOUD: o->cloud = optarg; break;
+        case OPT_NET:
+            if (strcmp(optarg, "none") == 0) {
+                o->net_mode = NET_MODE_NONE;
+            } else if (strcmp(optarg, "cloud") == 0) {
+                o->net_mode = NET_MODE_CLOUD;
+            } else if (strcmp(optarg, "host") == 0) {
+                o->net_mode = NET_MODE_HOST;
+            } else {
+                snprintf(err, errlen, "--net %s: expected none, cloud or host", optarg);
+                return -1;
+            }
             break;
         case OPT_SERIAL:
             if (strcmp(optarg, "pty") == 0) {

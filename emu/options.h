@@ -22,6 +22,9 @@ enum button_id { BUTTON_MODE = 0, BUTTON_RESET = 1 };
 /* Where the firmware's USB CDC serial port goes (--serial). */
 enum serial_kind { SERIAL_NONE = 0, SERIAL_PTY, SERIAL_STDIO, SERIAL_FILE };
 
+/* What may leave the machine through the CC3000 (--net); DEFAULT: cloud with --cloud, else none. */
+enum net_mode { NET_MODE_DEFAULT = 0, NET_MODE_NONE, NET_MODE_CLOUD, NET_MODE_HOST };
+
 struct load_spec {
     char *path;
     uint32_t addr;
@@ -69,6 +72,8 @@ struct options {
     const char *usbip;      /* --usbip [ADDR:]PORT, or NULL */
     enum serial_kind serial;
     const char *serial_file;
+    const char *cloud;      /* --cloud HOST:PORT: where the Core's cloud connection goes, or NULL */
+    enum net_mode net_mode; /* --net */
     bool headless;
     uint64_t run_for; /* cycles; 0 = until the guest exits */
     enum pacing pacing;

@@ -55,6 +55,7 @@ extern const struct host_adapter host_usb_cmd;    /* --usb-host-cmd */
 extern const struct host_adapter host_serial;     /* --serial: the USB CDC serial port */
 extern const struct host_adapter host_umockdev;   /* --usb umockdev, and the device for --usb-host-cmd */
 extern const struct host_adapter host_usbip;      /* --usbip [ADDR:]PORT */
+extern const struct host_adapter host_net;        /* --net, --cloud: the CC3000's sockets on host sockets */
 extern const struct host_adapter host_script;     /* --script FILE: a scenario's steps and expectations */
 extern const struct host_adapter host_vcd;        /* --vcd FILE: the pins as a Value Change Dump */
 
