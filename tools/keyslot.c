@@ -300,9 +300,15 @@ void keyslot_check_core_private(const uint8_t *slot, size_t size, struct keyslot
         return;
     }
     EVP_PKEY *key = decode_der(slot, der, "type-specific", OSSL_KEYMGMT_SELECT_KEYPAIR);
-    if (!key) {
-        say(r, KEYSLOT_INVALID, "a DER structure of %zu bytes that is not an RSA private key (%s)", der,
-            start);
+    if (!key || !has_private_part(key)) {
+        EVP_PKEY *pub = key ? key : decode_der(slot, der, "type-specific", OSSL_KEYMGMT_SELECT_PUBLIC_KEY);
+        if (pub)
+            say(r, KEYSLOT_INVALID, "a public key (PKCS#1 RSAPublicKey, %zu bytes); this slot holds the core's "
+                "private key", der);
+        else
+            say(r, KEYSLOT_INVALID, "a DER structure of %zu bytes that is not an RSA private key (%s)", der,
+                start);
+        EVP_PKEY_free(pub);
         return;
     }
 

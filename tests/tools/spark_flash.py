@@ -196,8 +196,13 @@ def test_other_keys_in_the_wrong_slot():
     priv = os.path.join(tmp, "s.der")
     openssl("rsa", "-in", pem, "-traditional", "-outform", "DER", "-out", priv)
     sf("put", "--erase", path, "0x1000", priv)
+    pub1024 = os.path.join(tmp, "c-pkcs1.der")
+    openssl("genrsa", "-out", os.path.join(tmp, "c.pem"), "1024")
+    openssl("rsa", "-in", os.path.join(tmp, "c.pem"), "-RSAPublicKey_out", "-outform", "DER", "-out", pub1024)
+    sf("put", "--erase", path, "0x2000", pub1024)
     slots, _ = info(path)
     expect(slots, "server public key", "invalid", "private key")
+    expect(slots, "core private key", "invalid", "a public key")
     # a damaged core key: one bit of the modulus flipped
     good, _ = good_image("damaged.bin")
     data = bytearray(read(good))
