@@ -1,7 +1,7 @@
 """The window's keys, driven by xdotool on a virtual X server (run under xvfb-run): M held
 presses MODE for as long as the key is down, S saves a screenshot, space pauses (virtual time
 stands still: two screenshots a second apart show the same instant) and resumes, R taps RESET,
-and Esc closes the window, which ends the run with exit 0, the trace complete and the flash
+a resized window draws the board larger, and Esc closes the window, which ends the run with exit 0, the trace complete and the flash
 images on disk."""
 import json
 import os
@@ -78,6 +78,11 @@ try:
 
     xdotool("key", "r")
     time.sleep(0.5)
+
+    xdotool("windowsize", "--sync", window, "1280", "720")
+    time.sleep(0.5)
+    xdotool("key", "s")
+    wait_for("the screenshot of the resized window", lambda: len(shots()) == 4)
     xdotool("key", "Escape")
     status = emu.wait(timeout=30)
 except subprocess.TimeoutExpired:
@@ -103,12 +108,13 @@ times = [re.match(r"spark-emu-(\d+\.\d{3})s", n).group(1) for n in names]
 check(times[1] == times[2] and names[2].endswith("-2.png"),
       f"paused screenshots should show one instant: {names}")
 check(float(times[0]) < float(times[1]), f"screenshots out of order: {names}")
-for name in names:
+for i, name in enumerate(names):
     data = open(os.path.join(folder, name), "rb").read()
     check(data[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG")
     w, h = struct.unpack(">II", data[16:24])
-    check((w, h) == (640, 360), f"{name} is {w}x{h}")
-ok(f"S saved {names}; paused, virtual time stood at {times[1]} s")
+    expected = (1280, 720) if i == 3 else (640, 360)
+    check((w, h) == expected, f"{name} is {w}x{h}, expected {expected[0]}x{expected[1]}")
+ok(f"S saved {names}; paused, virtual time stood at {times[1]} s; resized, the picture is 1280x720")
 
 for image, size in (("internal-flash.bin", 128 * 1024), ("external-flash.bin", 2 * 1024 * 1024)):
     path = os.path.join(state, image)
