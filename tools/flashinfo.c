@@ -11,6 +11,7 @@
 
 #include "flashimg.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@
 #define EXT_SLOTS_END 0x080000u
 
 #define ERASED 0xFF
+#define VERSION_MARK "system firmware version: "
+#define VERSION_MAX 15
 
 static void line_set(struct flashinfo_line *l, uint32_t addr, const char *name, enum flashinfo_kind kind,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -114,6 +117,25 @@ static bool looks_like_vector_table(const uint8_t *p, size_t n)
 }
 
 /*
+ * The Device OS version a firmware image announces ("system firmware version: 0.7.0" in 0.4 and later),
+ * copied into out (empty if none); true if found.
+ */
+static bool system_version(const uint8_t *image, size_t len, char out[VERSION_MAX + 1])
+{
+    out[0] = '\0';
+    const uint8_t *at = memmem(image, len, VERSION_MARK, strlen(VERSION_MARK));
+    if (!at)
+        return false;
+    const uint8_t *v = at + strlen(VERSION_MARK), *end = image + len;
+    size_t n = 0;
+    while (v + n < end && n < VERSION_MAX && (isdigit(v[n]) || v[n] == '.'))
+        n++;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return n > 0;
+}
+
+/*
  * A firmware-sized slot: its image is linked at `link` and may be at most
  * `max` bytes. `empty_why` says what an erased slot means for the Core.
  */
@@ -165,9 +187,11 @@ static void check_image(struct flashinfo_line *l, uint32_t addr, const char *nam
                  (unsigned)link);
         return;
     }
+    char version[VERSION_MAX + 1];
     line_set(l, addr, name, FLASHINFO_VALID,
-             "an image of %zu bytes (to its last non-0xff byte), SP 0x%08x, reset handler 0x%08x", used,
-             (unsigned)sp, (unsigned)reset);
+             "an image of %zu bytes (to its last non-0xff byte), SP 0x%08x, reset handler 0x%08x%s%s", used,
+             (unsigned)sp, (unsigned)reset, system_version(area, used, version) ? ", Device OS " : "",
+             version);
 }
 
 /* A key slot that holds the start of a firmware image: say so and where it ends. */

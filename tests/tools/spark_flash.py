@@ -123,7 +123,7 @@ def test_good_image_is_valid_and_its_keys_agree_with_openssl():
     expect(slots, "server public key", "valid", "RSA-2048")
     expect(slots, "server address", "empty")
     expect(slots, "core private key", "valid", "RSA-1024", "PKCS#1")
-    expect(slots, "factory firmware", "valid", "98932 bytes", "SP 0x20005000")
+    expect(slots, "factory firmware", "valid", "98932 bytes", "SP 0x20005000", "Device OS 0.7.0")
     expect(slots, "backup firmware", "empty")
     expect(slots, "OTA download", "empty")
 
