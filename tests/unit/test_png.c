@@ -349,6 +349,22 @@ static void test_panel_render_png_sized_scales_the_board(void **state)
     free(small.rgb);
 }
 
+/* Without its font the panel still draws (no text): a headless screenshot never fails for it. */
+static void test_panel_render_png_without_the_font_still_draws_the_board(void **state)
+{
+    struct scratch *s = *state;
+    struct panel_snapshot snap = {0};
+    snap.led[2] = 255;
+    snprintf(snap.status, sizeof snap.status, "listening");
+    assert_int_equal(setenv("SPARK_EMU_FONT", "/nonexistent/font.ttf", 1), 0);
+    struct decoded d;
+    render_and_decode(s->path, &snap, &d);
+    unsetenv("SPARK_EMU_FONT");
+    const uint8_t blue[3] = {0, 0, 255};
+    assert_memory_equal(pixel(&d, LED_CENTRE_X, LED_CENTRE_Y), blue, 3);
+    free(d.rgb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +386,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_panel_render_png_glow_grows_with_brightness, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_sized_scales_the_board, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_panel_render_png_without_the_font_still_draws_the_board, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_status_line_changes_with_the_snapshot, scratch_setup,
                                         scratch_teardown),
