@@ -624,10 +624,15 @@ static void report_expectation_failed(struct script *sc, const struct step *s)
             o += (size_t)snprintf(did + o, sizeof did - o, "%s%s %04x:%04x at %.3f s", o ? ", " : "",
                                   e->what ? "attach" : "detach", e->vid, e->pid, (double)e->t / SIM_HZ);
     }
-    fail(sc, s, "not met by %.3f s; %s", (double)now(sc) / SIM_HZ,
-         o ? did : reset ? "no reset since the last one expected" : "no USB attach or detach since the last one expected");
+    const char *none = reset ? "no reset since the last one expected" : "no USB attach or detach since the last one "
+                                                                        "expected";
+    fail(sc, s, "not met by %.3f s; %s", (double)now(sc) / SIM_HZ, o ? did : none);
 }
 
+/*
+ * The board now, drawn off-screen as the window draws it (with a window too:
+ * the window's own hand-over serves only --screenshot's fixed instants).
+ */
 static void take_screenshot(struct script *sc, const struct step *s)
 {
     struct host *h = sc->h;
@@ -640,10 +645,10 @@ static void take_screenshot(struct script *sc, const struct step *s)
     snap.usb_attached = v.usb_attached;
     snap.mode_pressed = v.mode_pressed;
     snap.running = true;
-    char led[96];
-    host_led_describe(h, led, sizeof led);
-    snprintf(snap.status, sizeof snap.status, "%.40s%sLED %.48s", h->firmware_name ? h->firmware_name : "",
-             h->firmware_name ? " - " : "", led);
+    const char *firmware = h->firmware_name ? h->firmware_name : "";
+    snprintf(snap.status, sizeof snap.status, "%.40s%sreset: %s", firmware, *firmware ? "   " : "",
+             reset_cause_name(h->m->sim.reset_cause));
+    host_led_describe(h, snap.led_pattern, sizeof snap.led_pattern);
     char err[256];
     if (panel_render_png(&snap, s->arg, err, sizeof err)) {
         fprintf(stderr, "spark-emu: %s:%d: %s: %s\n", sc->path, s->line, s->text, err);
