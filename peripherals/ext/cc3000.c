@@ -459,7 +459,7 @@ static const char *cloud_stage(const struct cc3000_socket *s)
 {
     if (s->received < CLOUD_NONCE_LEN)
         return "nonce";
-    if (s->received < CLOUD_NONCE_LEN + CLOUD_SESSION_KEY_LEN)
+    if (!s->hello_sent)
         return "session-key";
     return "hello";
 }
@@ -476,18 +476,29 @@ static void cloud_closed(struct cc3000 *dev, struct cc3000_socket *s, const char
               (unsigned long long)s->sent, (unsigned long long)s->received);
 }
 
-static void cloud_sent(struct cc3000 *dev, struct cc3000_socket *s, size_t n)
+/*
+ * What the Core sends shows how far the handshake got: its 256-byte key block
+ * answers the nonce; after the 384-byte session key its Hello is one 18-byte
+ * frame (00 10 + one AES block), sent only if the session key decrypted and
+ * verified; anything it sends after that, once the server has sent more than
+ * the session key (its Hello), is sent only after it accepted that Hello.
+ */
+static void cloud_sent(struct cc3000 *dev, struct cc3000_socket *s, const uint8_t *data, size_t n)
 {
     if (!s->cloud)
         return;
+    bool after_session_key = s->received >= CLOUD_NONCE_LEN + CLOUD_SESSION_KEY_LEN;
+    bool first_after_key = after_session_key && s->sent <= CLOUD_KEY_BLOCK_LEN;
     s->sent += n;
     if (!s->handshake_traced && s->received >= CLOUD_NONCE_LEN && s->sent >= CLOUD_KEY_BLOCK_LEN) {
         s->handshake_traced = true;
         sim_trace(dev->sim, "cloud", "\"event\":\"handshake\"");
     }
-    /* Anything after its Hello is sent only once the server's Hello was accepted. */
-    if (!s->online && s->received >= CLOUD_NONCE_LEN + CLOUD_SESSION_KEY_LEN &&
-        s->sent > CLOUD_KEY_BLOCK_LEN + CLOUD_HELLO_LEN) {
+    if (first_after_key) {
+        s->hello_sent = n == CLOUD_HELLO_LEN && data[0] == 0 && data[1] == CLOUD_HELLO_LEN - 2;
+        return;
+    }
+    if (!s->online && s->hello_sent && s->received > CLOUD_NONCE_LEN + CLOUD_SESSION_KEY_LEN) {
         s->online = true;
         sim_trace(dev->sim, "cloud", "\"event\":\"online\"");
     }
@@ -818,7 +829,7 @@ static void socket_send(struct cc3000 *dev, uint16_t reply_opcode, const uint8_t
         } else {
             result = dev->net->send(dev->net_ctx, s->handle, data, len, 0, 0);
             if (result > 0)
-                cloud_sent(dev, s, (size_t)result);
+                cloud_sent(dev, s, data, (size_t)result);
         }
     }
     uint8_t params[8];

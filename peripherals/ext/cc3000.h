@@ -216,8 +216,7 @@ struct cc3000 {
         uint64_t lone_byte_since; /* UINT64_MAX: not exactly one byte waiting */
         /* the cloud connection, as far as the wire shows it (trace "cloud") */
         uint64_t sent, received;
-        int frames_after_hello;
-        bool handshake_traced, online, closed_traced;
+        bool handshake_traced, hello_sent, online, closed_traced;
     } sockets[CC3000_MAX_SOCKETS];
     /* the one blocking request the host driver can have outstanding */
     enum { CC3000_WAIT_NONE, CC3000_WAIT_CONNECT, CC3000_WAIT_SELECT, CC3000_WAIT_RESOLVE } wait;
