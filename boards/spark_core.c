@@ -50,6 +50,9 @@ static const struct spark_core_signal signals[] = {
 };
 #define NSIGNALS ((int)(sizeof signals / sizeof signals[0]))
 #define SIGNAL_USB_PULLUP (NSIGNALS - 1)
+/* The user pins D0-D7, A0-A7: their changes are also "gpio" trace records. */
+#define SIGNAL_USER_FIRST SIGNAL_PIN_FIRST
+#define SIGNAL_USER_LAST (SIGNAL_PIN_FIRST + 15)
 
 struct spark_core {
     struct machine m;
@@ -103,6 +106,8 @@ static void watched_pin_line(void *opaque, int n, bool level)
 {
     struct spark_core *b = opaque;
     line_set(&b->pin_target[n], level);
+    if (n >= SIGNAL_USER_FIRST && n <= SIGNAL_USER_LAST)
+        sim_trace(&b->m.sim, "gpio", "\"pin\":\"%s\",\"level\":%d", signals[n].name, level);
     if (b->signal_observer)
         b->signal_observer(b->signal_opaque, n, n == SIGNAL_USB_PULLUP ? !level : level);
 }
