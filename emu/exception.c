@@ -89,13 +89,24 @@ static bool stack_read(struct machine *m, uint32_t addr, uint32_t words[8])
     return uc_mem_read(m->uc, addr, words, 32) == UC_ERR_OK;
 }
 
+/*
+ * Lockup (B1.5.15): the core stops executing until a reset. Stop the CPU at
+ * once: from UC_HOOK_INTR, Unicorn raises the same prefetch abort or BKPT
+ * again for as long as the hook neither moves the PC nor stops, so a lockup
+ * that only asked the block hook to stop was reported millions of times at
+ * one instant. It is reported once; the run loop lets time run on.
+ */
 static void lockup(struct machine *m, const char *why, uint32_t pc)
 {
-    m->locked_up = true;
-    m->locked_up_at = m->sim.clock.now;
+    if (!m->locked_up) {
+        m->locked_up = true;
+        m->locked_up_at = m->sim.clock.now;
+        machine_report_fault(m, why, pc);
+    }
     m->stop_requested = true;
+    m->stop_reason = STOP_REQUESTED;
     m->sim.attention = true;
-    machine_report_fault(m, why, pc);
+    uc_emu_stop(m->uc); /* never together with a PC write: that would lose the stop */
 }
 
 /*

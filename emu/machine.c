@@ -424,6 +424,9 @@ int machine_run(struct machine *m, uint64_t run_for)
     }
     event_cancel(sim, &m->run_end_event);
     event_cancel(sim, &m->pace_event);
+    /* a run that ends with the core still locked up says so, whatever --timeout-status says */
+    if (m->locked_up && !m->exit_requested)
+        return EXIT_LOCKUP;
     if (m->run_ended && !m->exit_requested)
         return m->timeout_status;
     return m->exit_status;
