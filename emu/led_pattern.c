@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define LED_SOLID_MIN_US 500000u     /* a colour held this long is solid */
+#define SOLID_WOBBLE 2               /* levels a solid colour may move by */
 #define BREATH_STEP_MAX_US 400000u   /* a breathing level lasts less than this */
 #define BREATH_MIN_LEVELS 8
 #define BLINK_PERIOD_SPREAD 8        /* periods in one blink agree within 1/8 */
@@ -54,6 +55,13 @@ static bool same_colour(const uint8_t a[3], const uint8_t b[3])
     unsigned ba = brightness(a), bb = brightness(b);
     unsigned diff = ba > bb ? ba - bb : bb - ba;
     return hue_class(a) == hue_class(b) && diff * 4 <= (ba > bb ? ba : bb);
+}
+
+/* The same steady colour: the same channels, brightness within SOLID_WOBBLE levels. */
+static bool near(const uint8_t a[3], const uint8_t b[3])
+{
+    unsigned ba = brightness(a), bb = brightness(b);
+    return hue_class(a) == hue_class(b) && (ba > bb ? ba - bb : bb - ba) <= SOLID_WOBBLE;
 }
 
 void led_pattern_init(struct led_pattern *p, uint64_t t_us)
@@ -262,10 +270,13 @@ void led_pattern_classify(struct led_pattern *p, uint64_t now_us, struct led_pat
     }
     if (find_blink(p, now_us, out) || find_breath(p, now_us, out))
         return;
-    int last = p->count - 1;
+    int last = p->count - 1, first = last;
     const uint8_t *c = sample(p, last)->rgb;
+    /* a steady colour may wobble by a level or two (a duty measured over a changing PWM period) */
+    while (first > 0 && near(sample(p, first - 1)->rgb, c))
+        first--;
     memcpy(out->rgb, c, 3);
-    out->seen_us = duration(p, last, now_us);
+    out->seen_us = now_us - sample(p, first)->t_us;
     if (out->seen_us < LED_SOLID_MIN_US)
         out->shape = LED_CHANGING;
     else

@@ -62,6 +62,22 @@ static void test_solid_needs_half_a_second(void **state)
     assert_int_equal(s.seen_us, 600 * MS);
 }
 
+static void test_solid_may_wobble_by_a_level(void **state)
+{
+    (void)state;
+    struct led_pattern p;
+    struct led_pattern_state s;
+    led_pattern_init(&p, 0);
+    for (int i = 0; i < 40; i++) {
+        uint8_t c[3] = {0, (uint8_t)(i % 2 ? 95 : 94), 0};
+        set(&p, 100 * MS + i * 20 * MS, c);
+    }
+    led_pattern_classify(&p, 900 * MS, &s);
+    assert_int_equal(s.shape, LED_SOLID);
+    assert_string_equal(led_colour_name(s.rgb), "green");
+    assert_int_equal(s.seen_us, 800 * MS);
+}
+
 static void test_blink_reports_period_and_duty(void **state)
 {
     (void)state;
@@ -237,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dark_from_the_start_is_off),
         cmocka_unit_test(test_solid_needs_half_a_second),
+        cmocka_unit_test(test_solid_may_wobble_by_a_level),
         cmocka_unit_test(test_blink_reports_period_and_duty),
         cmocka_unit_test(test_one_switch_on_is_not_yet_a_blink),
         cmocka_unit_test(test_blink_that_stops_lit_becomes_solid),
