@@ -1,6 +1,8 @@
 """make_seeds.py - write the seed corpora (tests/fuzz/<target>/) the fuzz targets start from.
 
-Run once when a format changes; the files are committed. Every seed is small and valid, so the
+Run once when a format changes; the files are committed (named without .bin/.elf/.hex, which
+.gitignore hides; the loader tells formats by content). loader/rom-sleep_request is roms/tests'
+sleep_request.elf from an arm-none-eabi-gcc build. Every seed is small and valid, so the
 fuzzer starts from inputs that reach deep into each parser."""
 import os
 import struct
@@ -19,7 +21,7 @@ def put(target, name, data):
 SP, FLASH = 0x20005000, 0x08000000
 code = bytes.fromhex("0120" "0130" "fde7")  # movs r0,#1; adds r0,#1; b .-2
 vectors = struct.pack("<2I", SP, FLASH + 0x41) + b"\0" * 56 + code
-put("loader", "vectors.bin", vectors)
+put("loader", "vectors", vectors)
 
 
 def elf(segments, symbols):
@@ -51,7 +53,7 @@ def elf(segments, symbols):
     return ehdr + phdrs + body + symtab + strtab + shstr + shdrs
 
 
-put("loader", "tiny.elf", elf([(FLASH, vectors), (0x20000000, b"\x11\x22\x33\x44")],
+put("loader", "tiny-elf", elf([(FLASH, vectors), (0x20000000, b"\x11\x22\x33\x44")],
                               [("Reset_Handler", FLASH + 0x41, 6, 2), ("counter", 0x20000000, 4, 1)]))
 
 
@@ -63,7 +65,7 @@ def ihex(records):
     return out.encode()
 
 
-put("loader", "tiny.hex", ihex([(0, 4, b"\x08\x00"), (0, 0, vectors[:16]), (0x10, 0, vectors[16:32]),
+put("loader", "tiny-ihex", ihex([(0, 4, b"\x08\x00"), (0, 0, vectors[:16]), (0x10, 0, vectors[16:32]),
                                 (0, 2, b"\x10\x00"), (0xFFF8, 0, b"\xAA" * 16),
                                 (0, 5, struct.pack(">I", FLASH + 0x41)), (0, 1, b"")]))
 
