@@ -1,8 +1,8 @@
 """make_seeds.py - write the seed corpora (tests/fuzz/<target>/) the fuzz targets start from.
 
 Run once when a format changes; the files are committed (named without .bin/.elf/.hex, which
-.gitignore hides; the loader tells formats by content). loader/rom-sleep_request is roms/tests'
-sleep_request.elf from an arm-none-eabi-gcc build. Every seed is small and valid, so the
+.gitignore hides; the loader tells formats by content). loader/rom-sleep_request is roms/boot/
+sleep_request.S as arm-none-eabi-gcc builds it. Every seed is small and valid, so the
 fuzzer starts from inputs that reach deep into each parser."""
 import os
 import struct
