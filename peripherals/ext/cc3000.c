@@ -572,7 +572,7 @@ static void connect_poll(struct cc3000 *dev)
     case CC3000_NET_FAILED:
         result = RESULT_ERROR;
         break;
-    default: /* connecting, or unreachable: the module keeps trying until its time limit */
+    default: /* connecting, or no route: the module keeps trying until its time limit */
         if (!expired) {
             wait_until(dev, dev->wait_deadline);
             return;
@@ -609,7 +609,7 @@ static void socket_connect(struct cc3000 *dev, const uint8_t *args, uint32_t nar
     s->cloud = dev->net->connect(dev->net_ctx, s->handle, get_be32(addr + 4), port);
     dev->wait = CC3000_WAIT_CONNECT;
     dev->wait_sd = (int)sd;
-    dev->wait_deadline = sim_now(dev->sim) + CC3000_UNREACHABLE_TIME;
+    dev->wait_deadline = sim_now(dev->sim) + CC3000_CONNECT_TIMEOUT;
     connect_poll(dev);
 }
 

@@ -121,10 +121,11 @@ enum cc3000_opcode {
 #define CC3000_DHCP_DELAY SIM_MS(200)         /* 0x8001 -> 0x8010 */
 #define CC3000_SELECT_MAX_WAIT SIM_S(1)       /* a blocking select answers "none" */
 /*
- * Not measured on silicon: how long the module tries before a TCP connect or a
- * DNS query through an access point without an uplink fails.
+ * Not measured on silicon: how long the module waits for a TCP connect that
+ * nobody answers (a SYN and its first retransmission, as TCP's 1 s initial
+ * time-out would send them) or a DNS query before failing.
  */
-#define CC3000_UNREACHABLE_TIME SIM_S(5)
+#define CC3000_CONNECT_TIMEOUT SIM_S(2)
 #define CC3000_DNS_TIMEOUT SIM_S(2)
 /* A lone byte waits this long for its successor before select reports it (see cc3000.c). */
 #define CC3000_COALESCE_TIME SIM_MS(20)
@@ -140,7 +141,7 @@ enum cc3000_net_state {
     CC3000_NET_CONNECTING,
     CC3000_NET_CONNECTED,
     CC3000_NET_REFUSED,      /* the peer answered the connect with a reset */
-    CC3000_NET_UNREACHABLE,  /* nothing answers: the module gives up after CC3000_UNREACHABLE_TIME */
+    CC3000_NET_UNREACHABLE,  /* nothing answers, or no route: the connect fails at CC3000_CONNECT_TIMEOUT */
     CC3000_NET_PEER_CLOSED,  /* FIN received (buffered data can still be read) */
     CC3000_NET_FAILED,       /* reset or error after connecting */
 };

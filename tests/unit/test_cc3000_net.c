@@ -279,17 +279,26 @@ static void test_cc3000_net_an_eighth_socket_is_refused(void **state)
     assert_int_equal(CC3000_MAX_SOCKETS, 7);
 }
 
-static void test_cc3000_net_connect_nobody_answers_fails_after_the_module_time_limit(void **state)
+static void test_cc3000_net_connect_without_a_route_fails_at_the_module_time_limit(void **state)
 {
     struct fixture *f = *state;
     f->net.connect_result = CC3000_NET_UNREACHABLE;
     int sd = open_socket(f);
     uint64_t took;
     assert_int_equal(connect_socket(f, sd, 80, &took), -1);
-    assert_true(took >= CC3000_UNREACHABLE_TIME);
-    assert_true(took < CC3000_UNREACHABLE_TIME + SIM_MS(10));
+    assert_true(took >= CC3000_CONNECT_TIMEOUT && took < CC3000_CONNECT_TIMEOUT + SIM_MS(1));
     assert_int_equal(f->net.connect_port, 80);
     assert_int_equal(f->net.connect_ip, 0x0A000001u); /* 10.0.0.1, from the sockaddr's a.b.c.d */
+}
+
+static void test_cc3000_net_connect_nobody_answers_fails_after_the_module_time_limit(void **state)
+{
+    struct fixture *f = *state;
+    f->net.connect_result = CC3000_NET_CONNECTING; /* and it stays so */
+    int sd = open_socket(f);
+    uint64_t took;
+    assert_int_equal(connect_socket(f, sd, 5683, &took), -1);
+    assert_true(took >= CC3000_CONNECT_TIMEOUT && took < CC3000_CONNECT_TIMEOUT + SIM_MS(1));
 }
 
 static void test_cc3000_net_connect_waits_for_the_network_then_succeeds(void **state)
@@ -421,6 +430,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cc3000_net_an_eighth_socket_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cc3000_net_connect_without_a_route_fails_at_the_module_time_limit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cc3000_net_connect_nobody_answers_fails_after_the_module_time_limit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cc3000_net_connect_waits_for_the_network_then_succeeds, setup,
