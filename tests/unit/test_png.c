@@ -365,6 +365,45 @@ static void test_panel_render_png_without_the_font_still_draws_the_board(void **
     free(d.rgb);
 }
 
+/* D7, the user LED beside its pin, is lit blue while the pin is high. */
+static void test_panel_render_png_user_led_lit_when_d7_high(void **state)
+{
+    struct scratch *s = *state;
+    const int x = 317, y = 95; /* the 0603 LED under the D7 label */
+    struct panel_snapshot snap = {0};
+    struct decoded off, on;
+    render_and_decode(s->path, &snap, &off);
+    snap.user_led = true;
+    render_and_decode(s->path, &snap, &on);
+    /* lit: blue and glowing (the glow adds light to the LED's own colour); off: the pale package */
+    const uint8_t *lit = pixel(&on, x, y), *dark = pixel(&off, x, y);
+    assert_int_equal(lit[2], 255);
+    assert_true(lit[0] < lit[1] && lit[1] < lit[2]);
+    assert_true(dark[2] < 200 && dark[0] > dark[2]);
+    free(off.rgb);
+    free(on.rgb);
+}
+
+/* While MODE is held a meter under the board fills towards 12 s, past the 3 s mark at 3.5 s. */
+static void test_panel_render_png_hold_meter_follows_mode(void **state)
+{
+    struct scratch *s = *state;
+    const int y = 305, before_3s = 230, after_3s = 262, past_4s = 300;
+    struct panel_snapshot snap = {0};
+    struct decoded released, held;
+    render_and_decode(s->path, &snap, &released);
+    snap.mode_pressed = true;
+    snap.mode_held_us = 3500000;
+    render_and_decode(s->path, &snap, &held);
+    const uint8_t orange[3] = {255, 186, 60};
+    assert_memory_equal(pixel(&held, before_3s, y), orange, 3);
+    assert_memory_equal(pixel(&held, after_3s, y), orange, 3);
+    assert_memory_not_equal(pixel(&held, past_4s, y), orange, 3);
+    assert_memory_not_equal(pixel(&released, before_3s, y), orange, 3);
+    free(released.rgb);
+    free(held.rgb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +427,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_panel_render_png_sized_scales_the_board, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_without_the_font_still_draws_the_board, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_panel_render_png_user_led_lit_when_d7_high, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_panel_render_png_hold_meter_follows_mode, scratch_setup,
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_panel_render_png_status_line_changes_with_the_snapshot, scratch_setup,
                                         scratch_teardown),
