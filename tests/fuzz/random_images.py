@@ -23,6 +23,7 @@ FLASH, SRAM, SRAM_TOP = 0x08000000, 0x20000000, 0x20005000
 LOCKUP_FLOOD = 1000  # this many lockup lines in one run is the known lockup-logging bug
 FLOOD_BYTES = 1 << 20  # a run that writes this much to stderr is looked at before its timeout
 SEMIHOSTING_EXIT = "exits through semihosting"
+ERASER = "erases the flash it runs from"
 
 ap = argparse.ArgumentParser()
 ap.add_argument("emulator")
@@ -40,7 +41,7 @@ run_for_s = int(re.match(r"(\d+)ms$", args.run_for).group(1)) / 1000.0
 def thumb(program):
     """program: list of ('ldr', rd, value) | ('str', rt, rn, byte_offset) | ('strh', rt, rn, off) |
     ('movs', rd, imm8) | ('bkpt', imm8) | ('b', label) | ('label', name) | ('ldrw', rt, rn, off) |
-    ('tst', rn, rm) | ('bne', label) | ('adds', rd, imm8). Returns code bytes with a literal pool."""
+    ('tst', rn, rm) | ('bne', label) | ('adds', rd, imm8) | ('addr', rd, rn, rm). Returns code bytes with a literal pool."""
     literals, code, labels, fixups = [], [], {}, []
     for ins in program:
         op = ins[0]
@@ -61,6 +62,8 @@ def thumb(program):
             code.append(0x2000 | ins[1] << 8 | ins[2])
         elif op == "adds":
             code.append(0x3000 | ins[1] << 8 | ins[2])
+        elif op == "addr":
+            code.append(0x1800 | ins[3] << 6 | ins[2] << 3 | ins[1])
         elif op == "tst":
             code.append(0x4200 | ins[2] << 3 | ins[1])
         elif op == "bkpt":
@@ -93,15 +96,18 @@ def busy_wait(label):
             ("bne", label)]
 
 
+# The Core's option bytes write-protect the bootloader's pages (0x08000000-0x08003FFF): the program
+# that erases its own flash runs from the firmware area.
+ERASER_AT = 0x5000
+
+
 def erase_own_flash():
-    """Unlock the FPEC and erase pages from the start of flash upwards, including the running code."""
+    """Unlock the FPEC and erase page after page from the running code's own page upwards."""
     return thumb([("ldr", 0, FLASH_KEYR), ("ldr", 1, KEY1), ("str", 1, 0, 0), ("ldr", 1, KEY2),
                   ("str", 1, 0, 0), ("ldr", 0, FLASH_CR), ("movs", 1, CR_PER), ("str", 1, 0, 0),
-                  ("ldr", 2, FLASH), ("label", "page"), ("ldr", 0, FLASH_AR), ("str", 2, 0, 0),
+                  ("ldr", 2, FLASH + ERASER_AT), ("label", "page"), ("ldr", 0, FLASH_AR), ("str", 2, 0, 0),
                   ("ldr", 0, FLASH_CR), ("movs", 1, CR_PER | CR_STRT), ("str", 1, 0, 0)] +
-                 busy_wait("w") + [("ldr", 1, 1024), ("ldr", 6, 0), ("label", "add"),
-                                   ("adds", 2, 255), ("adds", 6, 255), ("ldr", 7, 0),
-                                   ("b", "page")])
+                 busy_wait("w") + [("ldr", 1, 1024), ("addr", 2, 2, 1), ("b", "page")])
 
 
 def write_option_bytes():
@@ -168,12 +174,13 @@ def make(rng, i):
             "ELF: random bytes, random entry"
     if kind == 5:
         return "sram.bin", random_bytes(rng, size), SRAM, "random bytes in SRAM, flash erased"
-    hostile = [(erase_own_flash(), "erases the flash it runs from"),
+    hostile = [(erase_own_flash(), ERASER),
                (write_option_bytes(), "erases and programs the option bytes, then resets"),
                (semihosting_exit(rng.randrange(1, 100)), SEMIHOSTING_EXIT)]
     code, what = hostile[(2 * (i // 8) + kind - 6) % len(hostile)]
-    img = vector_table(rng, size)
-    img += b"\0" * (0x100 - len(img)) + code
+    code_at = ERASER_AT if what == ERASER else 0x100
+    img = vector_table(rng, size, code_at)
+    img += b"\0" * (code_at - len(img)) + code
     img += random_bytes(rng, size - len(img)) if len(img) < size else b""
     return "hostile.bin", img, None, what
 
