@@ -92,7 +92,7 @@ __attribute__((noinline, cold)) static struct block_entry *block_decode(struct m
     if (b->info.count == 0)
         b->info.count = 1;
     b->idle_candidate = b->info.self_loop && !b->info.has_store && !b->info.has_special;
-    b->flags = (uint8_t)((b->idle_candidate || b->info.ndiv) ? BLOCK_SLOW : 0);
+    b->flags = (uint8_t)((b->idle_candidate || b->info.ndiv || b->info.it_after) ? BLOCK_SLOW : 0);
     if (addr == m->watch_addr)
         b->flags |= BLOCK_WATCHED;
     return b;
@@ -221,9 +221,38 @@ static bool ppb_unprivileged(struct machine *m, uint32_t addr, bool write)
     return true;
 }
 
+static const int fault_reg_ids[15] = {
+    UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_R4,
+    UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
+    UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR,
+};
+
+/*
+ * The registers as the faulting instruction found them: TCG writes the
+ * guest registers back before every access that can fault, so here they
+ * are the state before the instruction, which a precise BusFault keeps
+ * (the load's destination and any base write-back are never written).
+ */
+static void save_fault_regs(struct machine *m)
+{
+    void *ptrs[15];
+    for (int i = 0; i < 15; i++)
+        ptrs[i] = &m->fault_regs[i];
+    uc_reg_read_batch(m->uc, (int *)fault_reg_ids, ptrs, 15);
+}
+
+static void restore_fault_regs(struct machine *m)
+{
+    void *ptrs[15];
+    for (int i = 0; i < 15; i++)
+        ptrs[i] = &m->fault_regs[i];
+    uc_reg_write_batch(m->uc, (int *)fault_reg_ids, ptrs, 15);
+}
+
 static void stop_for_bus_fault(struct machine *m, uc_engine *uc, uint32_t addr)
 {
     if (m->stop_reason != STOP_BUS_FAULT) {
+        save_fault_regs(m);
         m->fault_addr = addr;
         m->stop_reason = STOP_BUS_FAULT;
         uc_emu_stop(uc);
@@ -370,7 +399,7 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
     if (same_iteration_chain && ++b->ff_failures >= IDLE_GIVE_UP) {
         /* registers change every iteration: a computation, not a wait */
         b->idle_candidate = false;
-        b->flags = (uint8_t)((b->flags & ~BLOCK_SLOW) | (b->info.ndiv ? BLOCK_SLOW : 0));
+        b->flags = (uint8_t)((b->flags & ~BLOCK_SLOW) | (b->info.ndiv || b->info.it_after ? BLOCK_SLOW : 0));
     } else if (same_iteration_chain) {
         b->ff_skip = 1u << (b->ff_failures < 10 ? b->ff_failures : 10);
     }
@@ -875,9 +904,42 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
     }
 }
 
+/*
+ * Unicorn 2.0.1 loses ITSTATE when a translated block ends with an ISB that
+ * executes inside an IT block: the next block starts with ITSTATE clear and
+ * runs its remaining slots unconditionally (and an exception taken there
+ * would stack IT = 0). A block that ends inside an IT block notes where it
+ * falls through and the ITSTATE the decoder computed; if the next block
+ * starts there with ITSTATE clear, ITSTATE is restored and the block is
+ * entered again, translated for it. Returns true if this block must not run.
+ */
+static bool it_state_lost(struct machine *m, uint32_t addr)
+{
+    uint32_t at = m->it_resume_at;
+    m->it_resume_at = 0;
+    if (addr != at)
+        return false;
+    uint32_t xpsr = rd(m, UC_ARM_REG_XPSR);
+    if ((xpsr & 0x0600FC00u) != 0)
+        return false; /* Unicorn kept it (a condition-failed ISB, a block cut by its size) */
+    uint32_t it = m->it_resume_state;
+    wr(m, UC_ARM_REG_XPSR, xpsr | ((it & 3u) << 25) | (((it >> 2) & 0x3Fu) << 10));
+    wr(m, UC_ARM_REG_PC, addr | 1u);
+    return true;
+}
+
 /* Recording a loop's path and speculating both need to see every block. */
 __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
 {
+    if (unlikely(m->it_resume_at) && it_state_lost(m, addr)) {
+        m->sim.clock.now -= b->info.count; /* the block does not run now */
+        return;
+    }
+    if (unlikely(b->info.it_after)) {
+        m->it_resume_at = addr + b->size;
+        m->it_resume_state = b->info.it_after;
+        m->sim.attention = true; /* the next block takes the slow path */
+    }
     block_slow_path_inner(m, addr, b);
     /* speculation, and a busy flash (the next block may be fetched from it), look at every block */
     if (m->recording || m->probing || m->search_restart || m->sim.fetch_stall_until > m->sim.clock.now)
@@ -1138,6 +1200,7 @@ void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
     cpu_rebuild_hflags(m);
     m->nvic.ipsr = 0;
     m->prev_block = 0;
+    m->it_resume_at = 0;
     m->ff_addr = 0;
     m->watch_addr = WATCH_NONE;
     m->sim.time_frozen = false;
@@ -1154,28 +1217,42 @@ static void precise_bus_fault(struct machine *m)
 {
     struct block_entry *b = current_block(m);
     uint32_t ret = cpu_pc(m);
+    /* Unicorn rewinds PC and ITSTATE to the start of the block */
+    uint32_t xpsr = rd(m, UC_ARM_REG_XPSR);
+    uint8_t it = (uint8_t)(((xpsr >> 25) & 3u) | (((xpsr >> 10) & 0x3Fu) << 2));
+    restore_fault_regs(m);
     if (b) {
         uint32_t regs[16];
         read_core_regs(m, regs, b->addr);
         /* The stop came right after the faulting access: find that access in the block. */
         uint32_t first_access = 0, match = 0;
+        uint8_t first_it = it, match_it = it;
         const uint8_t *code = code_ptr(m, b->addr, b->size);
         for (uint32_t off = 0; code && off < b->size;) {
             uint32_t pc = b->addr + off;
-            unsigned len = thumb_insn_len((uint16_t)(code[off] | code[off + 1] << 8));
+            uint16_t hw1 = (uint16_t)(code[off] | code[off + 1] << 8);
+            unsigned len = thumb_insn_len(hw1);
             regs[15] = pc;
             struct thumb_mem_access acc;
             if (off + len <= b->size && thumb_mem_access(code + off, pc, regs, &acc)) {
-                if (!first_access)
+                if (!first_access) {
                     first_access = pc;
+                    first_it = it;
+                }
                 if (m->fault_addr - acc.addr < acc.bytes) {
                     match = pc;
+                    match_it = it;
                     break;
                 }
             }
+            it = (hw1 & 0xFF00u) == 0xBF00u && (hw1 & 0xFu) ? (uint8_t)(hw1 & 0xFFu) : thumb_it_advance(it);
             off += len;
         }
         ret = match ? match : first_access ? first_access : b->addr;
+        it = match ? match_it : first_access ? first_it : it;
+        /* the stacked xPSR carries the faulting instruction's ITSTATE */
+        xpsr = (xpsr & ~0x0600FC00u) | ((it & 3u) << 25) | (((uint32_t)(it >> 2) & 0x3Fu) << 10);
+        wr(m, UC_ARM_REG_XPSR, xpsr);
     }
     m->nvic.cfsr |= CFSR_PRECISERR | CFSR_BFARVALID;
     m->nvic.bfar = m->fault_addr;

@@ -124,6 +124,8 @@ struct machine {
     /* block decode cache */
     struct block_entry *blocks;
     uint32_t prev_block;
+    uint32_t it_resume_at; /* a block that ended inside an IT block falls through to here... */
+    uint8_t it_resume_state; /* ...where ITSTATE must be this (see cpu.c, it_state_lost) */
     uint64_t ff_gen;       /* bumped whenever events run */
     uint64_t ff_saved_gen;
     uint32_t ff_addr;
@@ -181,6 +183,7 @@ struct machine {
     /* a data bus fault recorded by an MMIO callback */
     uint32_t fault_addr;
     bool fault_is_write;
+    uint32_t fault_regs[15]; /* r0-r12, SP, LR when the faulting access was made */
 
 
     /* pacing */

@@ -687,11 +687,19 @@ void thumb_scan_block(const uint8_t *code, uint32_t addr, uint32_t size,
 {
     struct insn d;
     uint32_t offset = 0;
+    uint8_t it = 0;
 
     memset(out, 0, sizeof *out);
     while (size - offset >= HALFWORD_BYTES) {
         uint16_t hw1 = read_halfword(code + offset);
         uint32_t pc = addr + offset;
+
+        /* IT (A7.7.38): 1011 1111 firstcond mask, mask non-zero; it sets ITSTATE for what follows */
+        if ((hw1 & 0xFF00u) == 0xBF00u && (hw1 & 0xFu) != 0)
+            it = (uint8_t)(hw1 & 0xFFu);
+        else
+            it = thumb_it_advance(it);
+        out->it_after = it;
 
         if (out->count < UINT16_MAX)
             out->count++;

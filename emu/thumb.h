@@ -24,6 +24,12 @@
 #define THUMB_REG_LR 14u
 #define THUMB_REG_PC 15u
 
+/* ITAdvance() (A7.3.3): the ITSTATE for the instruction after one executed with `it`. */
+static inline uint8_t thumb_it_advance(uint8_t it)
+{
+    return (it & 7u) == 0 ? 0 : (uint8_t)((it & 0xE0u) | ((it << 1) & 0x1Fu));
+}
+
 /* The length in bytes (2 or 4) of the instruction whose first halfword is given. */
 static inline unsigned thumb_insn_len(uint16_t first_halfword)
 {
@@ -41,6 +47,8 @@ struct thumb_block_info {
     bool has_special; /* skipping the block as a busy-wait would be wrong: SVC, BKPT, UDF, WFI,
                          WFE, SEV, YIELD, CPS, MSR, or an encoding an M3 does not execute */
     bool self_loop;   /* the last instruction is B, B<c>, B.W, B<c>.W, CBZ or CBNZ to addr */
+    uint8_t it_after; /* ITSTATE (IT[7:0]) after the last instruction, when an IT instruction in
+                         the block leaves slots beyond its end; 0 otherwise */
     uint8_t ndiv;     /* SDIV/UDIV instructions, capped at THUMB_MAX_DIV */
     uint32_t div_addr[THUMB_MAX_DIV]; /* addresses of the first ndiv of them */
 };

@@ -38,6 +38,15 @@ __asm(".syntax unified\n"
       "    mov r0, r1\n"
       "    bx lr\n"
 
+      ".global load_into_base\n"
+      ".type load_into_base, %function\n"
+      ".thumb_func\n"
+      "load_into_base:\n" /* r0 = address, also the destination */
+      ".global load_into_base_site\n"
+      "load_into_base_site:\n"
+      "    ldr r0, [r0]\n"
+      "    bx lr\n"
+
       ".global execute_udf\n"
       ".type execute_udf, %function\n"
       ".thumb_func\n"
@@ -76,10 +85,11 @@ __asm(".syntax unified\n"
       ".text\n");
 
 uint32_t load_word(uint32_t address);
+uint32_t load_into_base(uint32_t address);
 uint32_t execute_udf(void);
 uint32_t execute_vmrs(void);
 uint32_t branch_to_even(void);
-extern const char load_word_site[], udf_site[], vmrs_site[], invstate_target[];
+extern const char load_word_site[], load_into_base_site[], udf_site[], vmrs_site[], invstate_target[];
 
 enum fixup {
     FIXUP_SKIP_INSTRUCTION,
@@ -153,6 +163,11 @@ static void test_busfault(void)
                  load_word_site);
     check_eq(seen.bfar, UNMAPPED_ADDRESS, "BFAR holds the faulting address");
     check_eq(value, UNTOUCHED, "the faulting load did not write its register");
+
+    value = load_into_base(UNMAPPED_ADDRESS);
+    expect_fault("load into its base register", EXC_BUSFAULT, CFSR_PRECISERR | CFSR_BFARVALID, 0,
+                 load_into_base_site);
+    check_eq(value, UNMAPPED_ADDRESS, "LDR r0, [r0] that faults leaves r0 unchanged");
 }
 
 static void test_usagefaults(void)
