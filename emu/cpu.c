@@ -1020,11 +1020,11 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
         exc_fault(m, EXC_SVCALL, pc, "svc");
         return;
     case EXCP_EXCEPTION_EXIT:
-        exc_return(m, pc | 1u);
+        ExceptionReturn(m, pc | 1u);
         return;
     case EXCP_PREFETCH_ABORT:
         if (pc >= 0xF0000000u && (rd(m, UC_ARM_REG_IPSR) & 0x1FF)) {
-            exc_return(m, pc | 1u);
+            ExceptionReturn(m, pc | 1u);
             return;
         }
         m->nvic.cfsr |= CFSR_IACCVIOL;

@@ -132,7 +132,7 @@ static void ExceptionTaken(struct machine *m, int exc)
 }
 
 /* PushStack + ExceptionTaken (B1.5.6) */
-void exc_take(struct machine *m, int exc, uint32_t return_address)
+void ExceptionEntry(struct machine *m, int exc, uint32_t return_address)
 {
     static const int regs[] = {UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3,
                                UC_ARM_REG_R12, UC_ARM_REG_LR, UC_ARM_REG_SP, UC_ARM_REG_XPSR,
@@ -212,7 +212,7 @@ void exc_fault(struct machine *m, int exc, uint32_t return_address, const char *
     }
     if (exc != EXC_SVCALL)
         sim_trace(&m->sim, "fault", "\"pc\":%u,\"what\":\"%s\"", return_address, what);
-    exc_take(m, exc, return_address);
+    ExceptionEntry(m, exc, return_address);
 }
 
 bool exc_try_deliver(struct machine *m, uint32_t return_address)
@@ -229,7 +229,7 @@ bool exc_try_deliver(struct machine *m, uint32_t return_address)
         m->sim.attention = true; /* masked: look again at every block until unmasked */
         return false;
     }
-    exc_take(m, best, return_address);
+    ExceptionEntry(m, best, return_address);
     return true;
 }
 
@@ -248,42 +248,73 @@ bool exc_wfi_wakeup(struct machine *m, uint64_t allowed)
     return nvic_group_priority(&m->nvic, prio) < exec;
 }
 
-static void invalid_return(struct machine *m, uint32_t exc_return, const char *why)
-{
-    m->nvic.cfsr |= CFSR_INVPC;
-    /* The fault is taken with the EXC_RETURN value as the return address. */
-    exc_fault(m, EXC_USAGEFAULT, exc_return, why);
-}
-
-/* ExceptionReturn (B1.5.8) */
-void exc_return(struct machine *m, uint32_t exc_return)
+/*
+ * An ExceptionReturn the architecture refuses (B1.5.8): the returning
+ * exception has already been deactivated; CFSR.INVPC is set and UsageFault
+ * is taken straight from Handler mode with no new frame (the interrupted
+ * context's frame stays where it is) and LR = the offending EXC_RETURN.
+ * UsageFault escalates to HardFault when it is disabled or cannot preempt,
+ * and a HardFault that cannot preempt either is a lockup.
+ */
+static void InvalidExceptionReturn(struct machine *m, uint32_t exc_return, const char *why)
 {
     struct nvic *nvic = &m->nvic;
-    int returning = (int)(rd(m, UC_ARM_REG_IPSR) & 0x1FF);
-    uint32_t kind = exc_return & 0xFu;
-    if (m->sim.log_level >= LOG_DEBUG)
-        sim_log(&m->sim, LOG_DEBUG, "return from exception %d with 0x%08x", returning, exc_return);
-    if ((exc_return & 0x0FFFFFF0u) != 0x0FFFFFF0u || (kind != 1 && kind != 9 && kind != 0xD)) {
-        invalid_return(m, exc_return, "invalid EXC_RETURN");
-        return;
+    nvic->cfsr |= CFSR_INVPC;
+    int exec = execution_priority(m);
+    int fault = EXC_USAGEFAULT;
+    if (!nvic_fault_enabled(nvic, EXC_USAGEFAULT) ||
+        nvic_group_priority(nvic, nvic_exception_priority(nvic, EXC_USAGEFAULT)) >= exec) {
+        nvic->hfsr |= HFSR_FORCED;
+        fault = EXC_HARDFAULT;
+        if (exec <= -1) {
+            lockup(m, why, exc_return);
+            return;
+        }
     }
-    if (returning == 0 || !(nvic->active & (1ull << returning))) {
-        invalid_return(m, exc_return, "exception return from an inactive exception");
-        return;
-    }
-    bool to_thread = (exc_return & EXC_RETURN_THREAD) != 0;
-    if (to_thread && nvic_active_count(nvic) > 1 && !(nvic->ccr & SCB_CCR_NONBASETHRDENA)) {
-        invalid_return(m, exc_return, "return to Thread mode with other exceptions active");
-        return;
-    }
+    sim_trace(&m->sim, "fault", "\"pc\":%u,\"what\":\"%s\"", exc_return, why);
+    wr(m, UC_ARM_REG_LR, exc_return);
+    m->sim.clock.now += CYCLES_TAILCHAIN;
+    ExceptionTaken(m, fault);
+    cpu_rebuild_hflags(m);
+}
 
-    /* DeActivate */
+/* DeActivate (B1.5.8): the returning exception is no longer active. */
+static void DeActivate(struct machine *m, int returning)
+{
+    struct nvic *nvic = &m->nvic;
     nvic->active &= ~(1ull << returning);
     if (returning != EXC_NMI)
         wr(m, UC_ARM_REG_FAULTMASK, 0);
     if (returning >= EXC_IRQ0 && (nvic->level & (1ull << returning)))
         nvic->pending |= 1ull << returning; /* level still asserted: pends again */
     m->sim.attention = true;
+}
+
+/* ExceptionReturn (B1.5.8), with tail-chaining */
+void ExceptionReturn(struct machine *m, uint32_t exc_return)
+{
+    struct nvic *nvic = &m->nvic;
+    int returning = (int)(rd(m, UC_ARM_REG_IPSR) & 0x1FF);
+    uint32_t kind = exc_return & 0xFu;
+    if (m->sim.log_level >= LOG_DEBUG)
+        sim_log(&m->sim, LOG_DEBUG, "return from exception %d with 0x%08x", returning, exc_return);
+    int nested_activation = nvic_active_count(nvic);
+    if (returning == 0 || !(nvic->active & (1ull << returning))) {
+        InvalidExceptionReturn(m, exc_return, "exception return from an inactive exception");
+        return;
+    }
+    bool to_thread = (exc_return & EXC_RETURN_THREAD) != 0;
+    if ((exc_return & 0x0FFFFFF0u) != 0x0FFFFFF0u || (kind != 1 && kind != 9 && kind != 0xD)) {
+        DeActivate(m, returning);
+        InvalidExceptionReturn(m, exc_return, "illegal EXC_RETURN");
+        return;
+    }
+    if (to_thread && nested_activation != 1 && !(nvic->ccr & SCB_CCR_NONBASETHRDENA)) {
+        DeActivate(m, returning);
+        InvalidExceptionReturn(m, exc_return, "return to Thread mode with other exceptions active");
+        return;
+    }
+    DeActivate(m, returning);
 
     /* Tail-chain: a pending exception that would preempt what we return to is taken now. */
     int prio;
@@ -314,6 +345,14 @@ void exc_return(struct machine *m, uint32_t exc_return)
         lockup(m, "unstacking error on exception return", frameptr);
         return;
     }
+    uint32_t xpsr = frame[7];
+    int resumed = (int)(xpsr & 0x1FF);
+    if (to_thread != (resumed == 0)) {
+        /* the stacked IPSR does not match the mode returned to: the frame stays (PushStack undoes PopStack) */
+        InvalidExceptionReturn(m, exc_return, to_thread ? "return to Thread mode with a non-zero stacked IPSR"
+                                                        : "return to Handler mode with a zero stacked IPSR");
+        return;
+    }
     uint32_t sp = frameptr + 0x20u;
     if ((nvic->ccr & SCB_CCR_STKALIGN) && (frame[7] & XPSR_STKALIGN_BIT))
         sp += 4;
@@ -325,23 +364,13 @@ void exc_return(struct machine *m, uint32_t exc_return)
     uc_reg_write_batch(m->uc, (int *)regs, ptrs, 6);
     wr(m, from_psp ? UC_ARM_REG_PSP : UC_ARM_REG_MSP, sp);
 
-    uint32_t xpsr = frame[7];
-    int resumed = (int)(xpsr & 0x1FF);
     if (to_thread) {
-        if (resumed != 0) {
-            invalid_return(m, exc_return, "return to Thread mode with a non-zero stacked IPSR");
-            return;
-        }
         uint32_t npriv = control & CONTROL_NPRIV;
         if (npriv)
             wr(m, UC_ARM_REG_CONTROL, 0);
         wr(m, UC_ARM_REG_XPSR, xpsr & ~0x1FFu); /* Thread mode, privileged, on MSP */
         wr(m, UC_ARM_REG_CONTROL, npriv | (from_psp ? CONTROL_SPSEL : 0));
     } else {
-        if (resumed == 0) {
-            invalid_return(m, exc_return, "return to Handler mode with a zero stacked IPSR");
-            return;
-        }
         wr(m, UC_ARM_REG_XPSR, xpsr);
     }
     nvic->ipsr = to_thread ? 0 : resumed;

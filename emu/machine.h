@@ -298,8 +298,8 @@ static inline void cpu_flush_pending_stores(struct machine *m)
 int cpu_run_slice(struct machine *m); /* one uc_emu_start and its aftermath; < 0 = fatal */
 
 /* exception.c */
-void exc_take(struct machine *m, int exc, uint32_t return_address); /* ExceptionEntry */
-void exc_return(struct machine *m, uint32_t exc_return);            /* ExceptionReturn */
+void ExceptionEntry(struct machine *m, int exc, uint32_t return_address); /* PushStack + ExceptionTaken */
+void ExceptionReturn(struct machine *m, uint32_t exc_return);
 /* A synchronous fault at `return_address` (CFSR bits already set by the caller). */
 void exc_fault(struct machine *m, int exc, uint32_t return_address, const char *what);
 /* Deliver the best pending exception if it may preempt; returns true if taken. */
