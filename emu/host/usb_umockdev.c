@@ -1382,10 +1382,10 @@ static void testbed_file(const struct usb_umockdev *u, char *out, size_t len, co
 /*
  * Emulator thread or usb_umockdev_set_tty, tb_lock held: what the kernel's
  * cdc_acm does on binding: /dev/<tty_name> parented to the communication
- * interface, with the udev properties serial-port listers read. umockdev
- * makes the node a pty of its own; it is pointed at tty_target instead (the
- * serial driver's pty, which outlives detaches), with a .ptymap entry so a
- * stat of the opened port still says char 166:N, as umockdev does for its own.
+ * interface, with the udev properties serial-port listers read. Its node
+ * leads to tty_target (the serial driver's pty, which outlives detaches),
+ * with a .ptymap entry so a stat of the opened port still says char 166:N,
+ * as umockdev does for the ptys it makes.
  */
 static void add_tty(struct usb_umockdev *u, const struct usb_device_view *v)
 {
@@ -1407,8 +1407,14 @@ static void add_tty(struct usb_umockdev *u, const struct usb_device_view *v)
     sscanf(name + strcspn(name, "0123456789"), "%d", &index);
     GString *s = g_string_new(NULL);
     /* P: paths are without the /sys prefix */
-    g_string_append_printf(s, "P: %s/tty/%s\nN: %s\nE: SUBSYSTEM=tty\nE: DEVNAME=/dev/%s\nE: MAJOR=%d\nE: MINOR=%d\n",
-                           ifpath + 4, name, name, name, TTY_ACM_MAJOR, index);
+    /*
+     * No N: line: umockdev would make the node a pty of its own and remember
+     * it for the whole testbed, so the same name could never come back after
+     * a detach (0.17.16 asserts). The node is ours (below); removing the
+     * device still unlinks it, through DEVNAME.
+     */
+    g_string_append_printf(s, "P: %s/tty/%s\nE: SUBSYSTEM=tty\nE: DEVNAME=/dev/%s\nE: MAJOR=%d\nE: MINOR=%d\n",
+                           ifpath + 4, name, name, TTY_ACM_MAJOR, index);
     append_usb_id(s, v);
     g_string_append_printf(s, "E: ID_USB_INTERFACE_NUM=%02x\nE: ID_USB_DRIVER=cdc_acm\nE: ID_PATH=platform-spark-emu-usb-0:%u:%u.%u\n"
                               "E: ID_PATH_TAG=platform-spark-emu-usb-0_%u_%u_%u\n"
@@ -1428,17 +1434,13 @@ static void add_tty(struct usb_umockdev *u, const struct usb_device_view *v)
     t->generation = v->generation;
     u->nttys++;
 
-    char node[PATH_MAX], tmp[PATH_MAX], map[PATH_MAX], rel[256], dev[16];
+    char node[PATH_MAX], map[PATH_MAX], rel[256], dev[16];
     snprintf(rel, sizeof rel, "dev/%s", name);
     testbed_file(u, node, sizeof node, rel);
-    snprintf(rel, sizeof rel, "dev/.%s.new", name);
-    testbed_file(u, tmp, sizeof tmp, rel);
-    unlink(tmp);
-    if (symlink(u->tty_target, tmp) || rename(tmp, node)) {
+    unlink(node);
+    if (symlink(u->tty_target, node))
         sim_log(u->host->sim, LOG_WARN, "umockdev: cannot point /dev/%s at %s: %s", name, u->tty_target,
                 strerror(errno));
-        unlink(tmp);
-    }
     snprintf(rel, sizeof rel, "dev/.ptymap/%s", u->tty_target);
     for (char *p = rel + strlen("dev/.ptymap/"); *p; p++)
         if (*p == '/')

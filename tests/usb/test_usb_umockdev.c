@@ -711,6 +711,15 @@ int main(int argc, char **argv)
     CHECK(ok(&r) && strstr(r.out, "Found DFU: [1d50:607f] ver=0200, devnum=4,") && !strstr(r.out, "607d"),
           "dfu-util -l after the second replug: %s", r.out);
 
+    /* the CDC device again (a reset, :leave): the same ttyACM0 comes back (umockdev once refused the name) */
+    replug(b, true);
+    run(b, &r, 20000, (char *[]){"udevadm", "info", "--query=property", "--name=/dev/ttyACM0", NULL});
+    CHECK(ok(&r) && strstr(r.out, "ID_MODEL_ID=607d") && strstr(r.out, "DEVNAME=/dev/ttyACM0"),
+          "/dev/ttyACM0 after the CDC device came back: %s", r.out);
+    replug(b, false);
+    run(b, &r, 20000, (char *[]){"dfu-util", "-l", NULL});
+    CHECK(ok(&r) && strstr(r.out, "Found DFU: [1d50:607f] ver=0200, devnum=6,"), "dfu-util -l at the end: %s", r.out);
+
     /* stop with the device attached: the testbed directory goes */
     pthread_mutex_lock(&b->mu);
     b->quit = true;
