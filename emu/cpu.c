@@ -1080,6 +1080,69 @@ static bool hook_insn_invalid(uc_engine *uc, void *user)
     return true;
 }
 
+/* ---- the local exclusive monitor ----------------------------------------- */
+
+/*
+ * Exception entry and return clear the local monitor (ARMv7-M B1.5.6/B1.5.8),
+ * which Unicorn 2.0.1 leaves to the exception model it does not have, and its
+ * API has no register for the monitor. The monitor is QEMU's exclusive
+ * address (a 64-bit word, -1 when open, followed by the value LDREX read) in
+ * the CPU state that uc_context_save copies. Its place in that copy is found
+ * once, by running an LDREX of a known word at a known address before the
+ * first image is loaded; clearing then writes -1 there and restores the
+ * context. If the pair is not found (another Unicorn build), the monitor is
+ * left alone and a warning says so.
+ */
+#define MONITOR_PROBE_CODE 0x20000000u
+#define MONITOR_PROBE_ADDR 0x20000F04u
+#define MONITOR_PROBE_VALUE 0x5EC0DE42u
+#define MONITOR_OPEN UINT64_MAX
+
+static void find_exclusive_monitor(struct machine *m)
+{
+    static const uint8_t ldrex_r0_r1[] = {0x51, 0xE8, 0x00, 0x0F}; /* LDREX r0, [r1] */
+    size_t size = uc_context_size(m->uc);
+    if (uc_context_alloc(m->uc, &m->monitor_ctx) != UC_ERR_OK) {
+        m->monitor_ctx = NULL;
+        return;
+    }
+    uint32_t value = MONITOR_PROBE_VALUE;
+    memcpy(m->sram + (MONITOR_PROBE_CODE - SRAM_BASE), ldrex_r0_r1, sizeof ldrex_r0_r1);
+    memcpy(m->sram + (MONITOR_PROBE_ADDR - SRAM_BASE), &value, 4);
+    wr(m, UC_ARM_REG_XPSR, 1u << 24);
+    wr(m, UC_ARM_REG_R1, MONITOR_PROBE_ADDR);
+    uc_err e = uc_emu_start(m->uc, MONITOR_PROBE_CODE | 1u, MONITOR_PROBE_CODE + sizeof ldrex_r0_r1, 0, 0);
+    if (e == UC_ERR_OK && uc_context_save(m->uc, m->monitor_ctx) == UC_ERR_OK) {
+        const uint8_t *bytes = (const uint8_t *)m->monitor_ctx;
+        uint64_t want[2] = {MONITOR_PROBE_ADDR, MONITOR_PROBE_VALUE};
+        for (size_t off = 8; off + sizeof want <= size; off += 4) {
+            if (memcmp(bytes + off, want, sizeof want) == 0) {
+                m->monitor_offset = off;
+                break;
+            }
+        }
+    }
+    memset(m->sram, 0, SRAM_SIZE);
+    uc_ctl_remove_cache(m->uc, SRAM_BASE, (uint64_t)SRAM_BASE + SRAM_SIZE);
+    if (m->monitor_offset)
+        cpu_clear_exclusive_local(m);
+    else
+        sim_log(&m->sim, LOG_WARN, "this Unicorn's exclusive monitor was not found: exceptions will not clear it");
+}
+
+void cpu_clear_exclusive_local(struct machine *m)
+{
+    if (!m->monitor_offset || uc_context_save(m->uc, m->monitor_ctx) != UC_ERR_OK)
+        return;
+    uint8_t *addr = (uint8_t *)m->monitor_ctx + m->monitor_offset;
+    uint64_t open = MONITOR_OPEN, now;
+    memcpy(&now, addr, sizeof now);
+    if (now == open)
+        return;
+    memcpy(addr, &open, sizeof open);
+    uc_context_restore(m->uc, m->monitor_ctx);
+}
+
 /* ---- open / close / reset ----------------------------------------------- */
 
 static int map_mmio(struct machine *m, uint32_t base, uint64_t size, uc_cb_mmio_read_t r,
@@ -1138,6 +1201,8 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
             return -1;
     }
 
+    find_exclusive_monitor(m); /* before any hook: it runs one instruction */
+
     m->blocks = calloc(BLOCK_CACHE_SIZE, sizeof *m->blocks);
     m->watch_ram = malloc(SRAM_SIZE);
     m->probe_ram = malloc(SRAM_SIZE);
@@ -1169,6 +1234,9 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
 
 void cpu_close(struct machine *m)
 {
+    if (m->monitor_ctx)
+        uc_context_free(m->monitor_ctx);
+    m->monitor_ctx = NULL;
     if (m->uc)
         uc_close(m->uc);
     m->uc = NULL;
@@ -1198,6 +1266,7 @@ void cpu_reset_core(struct machine *m, uint32_t sp, uint32_t pc)
     wr(m, UC_ARM_REG_XPSR, (pc & 1u) << 24);
     wr(m, UC_ARM_REG_PC, pc);
     cpu_rebuild_hflags(m);
+    cpu_clear_exclusive_local(m);
     m->nvic.ipsr = 0;
     m->prev_block = 0;
     m->it_resume_at = 0;

@@ -129,6 +129,7 @@ static void ExceptionTaken(struct machine *m, int exc)
     m->nvic.ipsr = exc;
     m->sim.attention = true;
     m->stats.exceptions++;
+    cpu_clear_exclusive_local(m);
 }
 
 /* PushStack + ExceptionTaken (B1.5.6) */
@@ -378,6 +379,7 @@ void ExceptionReturn(struct machine *m, uint32_t exc_return)
     wr(m, UC_ARM_REG_PC, (frame[6] & ~1u) | ((xpsr >> 24) & 1u));
     m->sim.clock.now += CYCLES_RETURN;
     cpu_rebuild_hflags(m);
+    cpu_clear_exclusive_local(m);
 
     if (to_thread && (nvic->scr & SCB_SCR_SLEEPONEXIT)) {
         m->sleep_on_exit = true;

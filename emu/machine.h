@@ -117,6 +117,8 @@ struct machine {
     uc_hook h_block, h_intr, h_insn_invalid, h_flash_write;
     uc_hook h_div[MAX_DIV_HOOKS];
     uc_hook h_unaligned;
+    uc_context *monitor_ctx;   /* for ClearExclusiveLocal (see cpu.c) */
+    size_t monitor_offset;     /* of the exclusive address in it; 0 = not found */
     bool unalign_hooked;
     uint32_t div_hooked[MAX_DIV_HOOKS];
     int ndiv_hooks;
@@ -306,6 +308,7 @@ void exc_fault(struct machine *m, int exc, uint32_t return_address, const char *
 bool exc_try_deliver(struct machine *m, uint32_t return_address);
 bool exc_wfi_wakeup(struct machine *m, uint64_t allowed);
 void cpu_rebuild_hflags(struct machine *m);
+void cpu_clear_exclusive_local(struct machine *m); /* ClearExclusiveLocal() */
 
 /* semihost.c */
 void semihost_call(struct machine *m);
