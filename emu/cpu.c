@@ -92,7 +92,8 @@ __attribute__((noinline, cold)) static struct block_entry *block_decode(struct m
     if (b->info.count == 0)
         b->info.count = 1;
     b->idle_candidate = b->info.self_loop && !b->info.has_store && !b->info.has_special;
-    b->flags = (uint8_t)((b->idle_candidate || b->info.ndiv || b->info.it_after) ? BLOCK_SLOW : 0);
+    b->flags = (uint8_t)((b->idle_candidate || b->info.ndiv || b->info.it_after || b->info.has_sev) ? BLOCK_SLOW
+                                                                                                    : 0);
     if (addr == m->watch_addr)
         b->flags |= BLOCK_WATCHED;
     return b;
@@ -399,7 +400,8 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
     if (same_iteration_chain && ++b->ff_failures >= IDLE_GIVE_UP) {
         /* registers change every iteration: a computation, not a wait */
         b->idle_candidate = false;
-        b->flags = (uint8_t)((b->flags & ~BLOCK_SLOW) | (b->info.ndiv || b->info.it_after ? BLOCK_SLOW : 0));
+        b->flags = (uint8_t)((b->flags & ~BLOCK_SLOW) |
+                             (b->info.ndiv || b->info.it_after || b->info.has_sev ? BLOCK_SLOW : 0));
     } else if (same_iteration_chain) {
         b->ff_skip = 1u << (b->ff_failures < 10 ? b->ff_failures : 10);
     }
@@ -935,6 +937,12 @@ __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_
         m->sim.clock.now -= b->info.count; /* the block does not run now */
         return;
     }
+    /*
+     * SEV is a NOP to Unicorn: the event register is set when a block with a
+     * SEV starts. A WFE ends its block, so a later WFE still sees it in order.
+     */
+    if (unlikely(b->info.has_sev))
+        m->event_register = true;
     if (unlikely(b->info.it_after)) {
         m->it_resume_at = addr + b->size;
         m->it_resume_state = b->info.it_after;
@@ -1401,7 +1409,7 @@ int cpu_run_slice(struct machine *m)
         enum thumb_hint h = stopped_after_hint(m, pc);
         if (h == THUMB_HINT_WFE || h == THUMB_HINT_YIELD) {
             if (h == THUMB_HINT_WFE) {
-                if (m->event_register)
+                if (machine_event_register(m))
                     m->event_register = false;
                 else {
                     m->sleeping = true;

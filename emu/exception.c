@@ -129,6 +129,7 @@ static void ExceptionTaken(struct machine *m, int exc)
     m->nvic.ipsr = exc;
     m->sim.attention = true;
     m->stats.exceptions++;
+    m->event_register = true; /* exception entry is a WFE wake-up event */
     cpu_clear_exclusive_local(m);
 }
 
@@ -380,6 +381,7 @@ void ExceptionReturn(struct machine *m, uint32_t exc_return)
     m->sim.clock.now += CYCLES_RETURN;
     cpu_rebuild_hflags(m);
     cpu_clear_exclusive_local(m);
+    m->event_register = true; /* SetEventRegister() */
 
     if (to_thread && (nvic->scr & SCB_SCR_SLEEPONEXIT)) {
         m->sleep_on_exit = true;

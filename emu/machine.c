@@ -289,7 +289,7 @@ static bool sleep_wakes(struct machine *m)
 {
     switch (m->sleep_kind) {
     case SLEEP_NORMAL:
-        return exc_wfi_wakeup(m, ~0ull) || (m->sleep_is_wfe && m->event_register);
+        return exc_wfi_wakeup(m, ~0ull) || (m->sleep_is_wfe && machine_event_register(m));
     case SLEEP_STOP:
         return exc_wfi_wakeup(m, m->stop_wake_mask);
     case SLEEP_STANDBY:
@@ -388,7 +388,8 @@ int machine_run(struct machine *m, uint64_t run_for)
                 if (m->sleep_kind == SLEEP_STOP)
                     nvic_systick_pause(&m->nvic, false);
                 m->sleeping = false;
-                m->event_register = false;
+                if (m->sleep_is_wfe)
+                    m->event_register = false; /* the WFE consumed the event that woke it */
                 m->sleep_kind = SLEEP_NORMAL;
                 continue;
             }

@@ -277,6 +277,15 @@ static inline void machine_run_services(struct machine *m)
  * client measures its time-outs in wall-clock time.
  */
 void machine_hold_realtime(struct machine *m, bool hold);
+/* The WFE event register, with a SEVONPEND event the NVIC raised since it was last read. */
+static inline bool machine_event_register(struct machine *m)
+{
+    if (m->nvic.event) {
+        m->nvic.event = false;
+        m->event_register = true;
+    }
+    return m->event_register;
+}
 /* The core just executed WFI/WFE: decide between sleep, Stop and Standby. */
 void machine_enter_sleep(struct machine *m);
 

@@ -69,6 +69,14 @@ static void nvic_changed(struct nvic *nvic)
     nvic->sim->attention = true;
 }
 
+/* Exceptions enter the pending state; with SCR.SEVONPEND that is an event, even when disabled (B1.5.18). */
+static void nvic_pend(struct nvic *nvic, uint64_t bits)
+{
+    if ((bits & ~nvic->pending) && (nvic->scr & SCB_SCR_SEVONPEND))
+        nvic->event = true;
+    nvic->pending |= bits;
+}
+
 /* ---- priorities -------------------------------------------------------- */
 
 int nvic_exception_priority(const struct nvic *nvic, int exc)
@@ -150,7 +158,7 @@ void nvic_set_pending(struct nvic *nvic, int exc)
 {
     if (exc <= 0 || exc >= NVIC_NUM_EXC)
         return;
-    nvic->pending |= EXC_BIT(exc);
+    nvic_pend(nvic, EXC_BIT(exc));
     nvic_changed(nvic);
 }
 
@@ -170,7 +178,7 @@ void nvic_irq_in(void *opaque, int irq, bool level)
     uint64_t bit = EXC_BIT(EXC_IRQ0 + irq);
     if (level && !(nvic->level & bit)) {
         nvic->level |= bit;
-        nvic->pending |= bit;
+        nvic_pend(nvic, bit);
         nvic_changed(nvic);
     } else if (!level) {
         nvic->level &= ~bit;
@@ -506,7 +514,7 @@ static void scs_write_word(struct nvic *nvic, uint32_t off, uint32_t value, uint
         return;
     }
     if (off >= NVIC_ISPR && off < NVIC_ISPR + 0x40) {
-        nvic->pending |= irq_bits(value, (off - NVIC_ISPR) / 4);
+        nvic_pend(nvic, irq_bits(value, (off - NVIC_ISPR) / 4));
         nvic_changed(nvic);
         return;
     }

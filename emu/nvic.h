@@ -121,6 +121,7 @@ struct nvic {
     uint32_t vtor;
     uint32_t prigroup;
     uint32_t scr, ccr;
+    bool event; /* SCR.SEVONPEND: an exception became pending (a WFE wake-up event) */
     uint32_t cfsr, hfsr, dfsr, mmfar, bfar, afsr;
 
     /* SysTick: the counter is derived from virtual time */

@@ -712,6 +712,7 @@ void thumb_scan_block(const uint8_t *code, uint32_t addr, uint32_t size,
         out->has_load |= (d.flags & INSN_LOAD) != 0;
         out->has_store |= (d.flags & INSN_STORE) != 0;
         out->has_special |= (d.flags & INSN_SPECIAL) != 0;
+        out->has_sev |= d.hint == THUMB_HINT_SEV;
         if (d.flags & INSN_DIVIDE) {
             if (out->ndiv < THUMB_MAX_DIV)
                 out->div_addr[out->ndiv++] = pc;

@@ -46,6 +46,7 @@ struct thumb_block_info {
                          PLD/PLI and other memory hints do not count) */
     bool has_special; /* skipping the block as a busy-wait would be wrong: SVC, BKPT, UDF, WFI,
                          WFE, SEV, YIELD, CPS, MSR, or an encoding an M3 does not execute */
+    bool has_sev;     /* some instruction is SEV */
     bool self_loop;   /* the last instruction is B, B<c>, B.W, B<c>.W, CBZ or CBNZ to addr */
     uint8_t it_after; /* ITSTATE (IT[7:0]) after the last instruction, when an IT instruction in
                          the block leaves slots beyond its end; 0 otherwise */
