@@ -1017,6 +1017,22 @@ static void breakpoint(struct machine *m, uint32_t pc)
     exc_fault(m, EXC_HARDFAULT, pc, "breakpoint with no debugger attached");
 }
 
+/* Does the instruction at pc access memory at an address its size does not allow? */
+static bool misaligned_access(struct machine *m, uint32_t pc)
+{
+    const uint8_t *code = code_ptr(m, pc, 4);
+    if (!code)
+        code = code_ptr(m, pc, 2);
+    if (!code)
+        return false;
+    uint32_t regs[16];
+    read_core_regs(m, regs, pc);
+    struct thumb_mem_access acc;
+    if (!thumb_mem_access(code, pc, regs, &acc))
+        return false;
+    return acc.bytes == 2 ? (acc.addr & 1u) != 0 : acc.bytes >= 4 ? (acc.addr & 3u) != 0 : false;
+}
+
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
 {
     struct machine *m = user;
@@ -1057,6 +1073,12 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
         exc_fault(m, EXC_USAGEFAULT, pc, "unaligned access");
         return;
     case EXCP_DATA_ABORT:
+        /* every address answers (holes are MMIO): Unicorn's data aborts are LDREX alignment checks */
+        if (misaligned_access(m, pc)) {
+            m->nvic.cfsr |= CFSR_UNALIGNED;
+            exc_fault(m, EXC_USAGEFAULT, pc, "unaligned exclusive access");
+            return;
+        }
         m->nvic.cfsr |= CFSR_PRECISERR;
         exc_fault(m, EXC_BUSFAULT, pc, "data abort");
         return;
