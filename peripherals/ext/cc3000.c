@@ -504,6 +504,8 @@ static void cloud_sent(struct cc3000 *dev, struct cc3000_socket *s, const uint8_
     }
 }
 
+static void close_wait_check(struct cc3000 *dev);
+
 static void socket_free(struct cc3000 *dev, int sd, const char *by)
 {
     struct cc3000_socket *s = &dev->sockets[sd];
@@ -753,6 +755,7 @@ static void socket_recv(struct cc3000 *dev, uint16_t opcode, const uint8_t *args
     } else {
         queue_data(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_DATA_RECV, data, got);
     }
+    close_wait_check(dev); /* that may have been the last byte from a peer that closed */
 }
 
 static void resolve_poll(struct cc3000 *dev)
@@ -870,11 +873,13 @@ static void wait_event_fn(struct sim *sim, void *opaque)
     wait_poll(opaque);
 }
 
-void cc3000_net_changed(struct cc3000 *dev)
+/*
+ * A peer that closed, once its last byte was read: the 0x8800 close-wait
+ * event, so the host driver marks the socket inactive (the firmware gives up
+ * on it only then). After a connect's reply, never before it.
+ */
+static void close_wait_check(struct cc3000 *dev)
 {
-    if (!dev->net || !dev->booted)
-        return;
-    /* A peer that closed, once its last byte was read: 0x8800, so the host marks the socket inactive. */
     for (int sd = 0; sd < CC3000_MAX_SOCKETS; sd++) {
         struct cc3000_socket *s = &dev->sockets[sd];
         if (!s->open || !s->connected || s->close_wait_sent || s->handle < 0)
@@ -889,7 +894,14 @@ void cc3000_net_changed(struct cc3000 *dev)
         queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT, STATUS_OK, params,
                     sizeof params);
     }
+}
+
+void cc3000_net_changed(struct cc3000 *dev)
+{
+    if (!dev->net || !dev->booted)
+        return;
     wait_poll(dev);
+    close_wait_check(dev);
 }
 
 void cc3000_set_net(struct cc3000 *dev, const struct cc3000_net *net, void *ctx)

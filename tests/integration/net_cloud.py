@@ -163,6 +163,10 @@ elif behaviour == "close":
     red = flashes(led, "red", connects[0])
     check(red and red[0][0] - connects[0] < 3_000_000, f"no red flash soon after the peer closed: {red[:2]}")
     check(len(connects) >= 2, f"the firmware did not connect again: {events}")
+    # each attempt ends at once: the Core hears the close (0x8800) even when it came before the connect reply
+    ends = [r["t_us"] for r in closed]
+    for t in connects[:-1]:
+        check(any(0 <= e - t <= 1_500_000 for e in ends), f"the connect at {t} us did not end within 1.5 s: {cloud}")
     ok(f"closing peer: red flash {(red[0][0] - connects[0]) / 1e6:.2f} s after the connect, "
        f"{len(connects)} connects in {run_for} s")
 elif behaviour in ("garbage", "vanish"):

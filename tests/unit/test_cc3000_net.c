@@ -426,6 +426,26 @@ static void test_cc3000_net_a_peer_that_closes_gets_close_wait_then_inactive(voi
     assert_non_null(strstr(f->trace_buf, "\"event\":\"closed\",\"by\":\"peer\",\"sent\":0,\"received\":0"));
 }
 
+static void test_cc3000_net_a_peer_gone_before_the_connect_reply_gets_close_wait_after_it(void **state)
+{
+    struct fixture *f = *state;
+    f->net.connect_result = CC3000_NET_CONNECTING;
+    int sd = open_socket(f);
+    uint8_t args[20] = {0}, buf[64];
+    put32(args, (uint32_t)sd);
+    args[14] = 0x16, args[15] = 0x33;
+    command(f, CC3000_HCI_CMND_CONNECT, args, sizeof args);
+    run_for(&f->sim, SIM_MS(1));
+    f->net.state[0] = CC3000_NET_PEER_CLOSED; /* connected and closed before the model looked again */
+    cc3000_net_changed(&f->dev);
+    assert_true(wait_read(f, buf, sizeof buf, SIM_MS(10)) > 0);
+    assert_int_equal(opcode_of(buf), CC3000_HCI_CMND_CONNECT);
+    assert_int_equal(i32_at(buf + 5), 0);
+    assert_true(wait_read(f, buf, sizeof buf, SIM_MS(10)) > 0);
+    assert_int_equal(opcode_of(buf), CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT);
+    assert_int_equal(i32_at(buf + 5), sd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +461,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cc3000_net_recv_hands_over_at_most_what_was_asked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cc3000_net_a_peer_that_closes_gets_close_wait_then_inactive, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cc3000_net_a_peer_gone_before_the_connect_reply_gets_close_wait_after_it,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
