@@ -42,7 +42,9 @@ def run(args):
 # a used state directory
 used = os.path.join(tmp, "used")
 p = run(["--state", used, "--bootloader", "none", "--firmware", firmware("core_tinker.bin")])
-check(p.returncode == 0, f"a good run failed: {p.stderr}")
+# Tinker leaves VTOR to the bootloader: alone, its first SysTick vector is erased flash and the core locks up
+# (status 4, as a run that ends locked up exits); the run still creates and uses the state directory
+check(p.returncode in (0, 4), f"a good run failed: {p.stderr}")
 before = snapshot(used)
 check(before, "the good run stored nothing in its state directory")
 
