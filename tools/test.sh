@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh - set everything up, then run the whole test suite (unit tests, test
 # ROMs on spark-emu and on qemu-system-arm, the real Core firmware, the USB
-# clients) and print a one-line summary. Idempotent; needs no display (window
+# clients, then briefly the fuzzers and random images under ASan/UBSan) and
+# print a one-line summary. Idempotent; needs no display (window
 # tests use Xvfb). The tests find particle-cli in $SPARK_EMU_PARTICLE.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,12 +17,27 @@ SPARK_EMU_PARTICLE=$("$top/tools/install-particle-cli.sh") || {
 export SPARK_EMU_PARTICLE
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
-python3 - "$build/meson-logs/testlog.json" <<'PY'
+logs="$build/meson-logs/testlog.json"
+# The fuzz suite (tests/fuzz) in a clang ASan/UBSan build dir of its own: each fuzz target for 5 s
+# and 50 random images on the sanitized emulator. Only in a full run, not when tests are named.
+if [ $# -eq 0 ]; then
+    fuzz_build=${SPARK_EMU_FUZZ_BUILD:-$top/build-fuzz}
+    rm -f "$fuzz_build/meson-logs/testlog.json"
+    SPARK_EMU_FUZZ_BUILD=$fuzz_build "$top/tools/fuzz.sh" --suite || status=$?
+    logs="$logs $fuzz_build/meson-logs/testlog.json"
+fi
+python3 - $logs <<'PY'
 import json, sys
 counts = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    counts[r["result"]] = counts.get(r["result"], 0) + 1
+for log in sys.argv[1:]:
+    try:
+        lines = open(log).readlines()
+    except FileNotFoundError:
+        print(f"test: {log} is missing: that suite did not run (see above)")
+        lines = ['{"result": "ERROR"}']
+    for line in lines:
+        r = json.loads(line)
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
 passed = counts.get("OK", 0) + counts.get("EXPECTEDFAIL", 0)
 skipped = counts.get("SKIP", 0)
 failed = sum(v for k, v in counts.items() if k not in ("OK", "EXPECTEDFAIL", "SKIP"))
