@@ -13,6 +13,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -292,6 +293,7 @@ def main():
             print(f"FAIL: {f}")
         print(f"FAIL: {len(failures)} of {args.count} images; {summary}; images kept in {work}")
         sys.exit(1)
+    shutil.rmtree(work)  # kept only when something failed
     print(f"PASS: {summary}")
 
 
