@@ -1036,9 +1036,13 @@ static bool misaligned_access(struct machine *m, uint32_t pc)
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
 {
     struct machine *m = user;
-    (void)uc;
     uint32_t pc = rd(m, UC_ARM_REG_PC);
     cpu_flush_pending_stores(m);
+    if (m->locked_up) {
+        /* the lockup's own stop was lost to a PC write in the same hook: stop now, writing nothing */
+        uc_emu_stop(uc);
+        return;
+    }
     switch (intno) {
     case EXCP_SWI:
         exc_fault(m, EXC_SVCALL, pc, "svc");
@@ -1387,6 +1391,8 @@ int cpu_run_slice(struct machine *m)
     m->stats.emu_starts++;
     cpu_flush_pending_stores(m);
     pc = rd(m, UC_ARM_REG_PC);
+    if (m->locked_up)
+        return 0; /* whatever stopped the CPU, it stays stopped until a reset */
 
     switch (e) {
     case UC_ERR_OK:

@@ -23,6 +23,7 @@
 #define EXC_RETURN_THREAD_PSP 0xFFFFFFFDu
 #define EXC_RETURN_THREAD (1u << 3)
 #define EXC_RETURN_PSP (1u << 2)
+#define XN_SYSTEM_BASE 0xE0000000u /* the System region: execute-never in the default map */
 
 /* Cycle costs of the Cortex-M3 (TRM r1p1: 12 cycles entry, 10 return, 6 tail-chain) */
 #define CYCLES_ENTRY 12
@@ -131,6 +132,17 @@ static void ExceptionTaken(struct machine *m, int exc)
     m->stats.exceptions++;
     m->event_register = true; /* exception entry is a WFE wake-up event */
     cpu_clear_exclusive_local(m);
+    /*
+     * A handler in the execute-never System region: its first fetch faults
+     * (IACCVIOL) in the new handler's context. Raised here because Unicorn
+     * takes a PC at 0xF0000000 and above in Handler mode for an exception
+     * return: such a HardFault vector made an illegal return and this entry
+     * call each other forever without a block ever running.
+     */
+    if ((vector & ~1u) >= XN_SYSTEM_BASE) {
+        m->nvic.cfsr |= CFSR_IACCVIOL;
+        exc_fault(m, EXC_MEMMANAGE, vector & ~1u, "handler address in an execute-never region");
+    }
 }
 
 /* PushStack + ExceptionTaken (B1.5.6) */

@@ -37,7 +37,12 @@ work = tempfile.mkdtemp(prefix="spark-emu-lockup-")
 xn = os.path.join(work, "xn.bin")
 with open(xn, "wb") as f:
     f.write(struct.pack("<4I", 0x20005000, 0xE0000001, 0xE0000001, 0xE0000001) + b"\xff" * 240)
-images = [xn]
+# a HardFault vector at 0xF0000000 and above, which Unicorn takes for an exception return in Handler mode: an
+# illegal return and the HardFault entry once called each other forever, without a block ever running
+xn_handler = os.path.join(work, "xn_handler.bin")
+with open(xn_handler, "wb") as f:
+    f.write(struct.pack("<4I", 0x20005000, 0xF5389637, 0xF5389637, 0xF5389637) + b"\xff" * 240)
+images = [xn, xn_handler]
 rng = random.Random(7)  # fixed: the same images every run
 for i in range(12):
     path = os.path.join(work, f"random{i}.bin")
