@@ -229,7 +229,13 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
     memset(o, 0, sizeof *o);
     o->log_level = LOG_WARN;
     o->speed = 1.0;
-    optind = 1;
+    /*
+     * 0, not 1: glibc then resets getopt's whole state, including its
+     * position inside a bundle of short options (-abc), which a previous
+     * call that stopped at an error would otherwise leave pointing into that
+     * call's arguments (the fuzz target calls this again and again).
+     */
+    optind = 0;
     opterr = 0;
     int c;
     long v;
