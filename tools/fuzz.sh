@@ -1,7 +1,8 @@
 #!/bin/sh
 # fuzz.sh - the fuzz build and its targets (tests/fuzz/).
 #
-#   tools/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION]...   run one target: loader, options, flashimg, usbip
+#   tools/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION]...   run one target: loader, options, flashimg, usbip,
+#                                                       script
 #   tools/fuzz.sh images COUNT [SEED]                   COUNT random images on the sanitized emulator
 #   tools/fuzz.sh --suite                               what tools/test.sh runs: every target for 5 s
 #                                                       and 50 random images (meson suite 'fuzz')
@@ -15,7 +16,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${SPARK_EMU_FUZZ_BUILD:-$top/build-fuzz}
 
 usage() {
-    sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 [ $# -ge 1 ] || usage
@@ -37,7 +38,7 @@ images)
     ninja -C "$build" spark-emu >&2
     exec python3 "$top/tests/fuzz/random_images.py" "$build/spark-emu" --count "$2" --seed "${3:-7}"
     ;;
-loader | options | flashimg | usbip)
+loader | options | flashimg | usbip | script)
     [ $# -ge 2 ] || usage
     target=$1
     seconds=$2
