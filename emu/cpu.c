@@ -1106,12 +1106,18 @@ static void hook_itrace(uc_engine *uc, uint64_t address, uint32_t size, void *us
             (unsigned long long)(m->sim.clock.now / SIM_CYCLES_PER_US), (uint32_t)address, sp, lr, r0);
 }
 
+/*
+ * Not "handled": Unicorn 2.0.1 stops either way, but 2.1 goes on into the
+ * UC_HOOK_INTR path when this returns true, so the same exception would be
+ * taken twice. Uncaught, both versions stop with UC_ERR_INSN_INVALID (also
+ * for an instruction fetched with EPSR.T = 0, which cpu_run_slice tells apart).
+ */
 static bool hook_insn_invalid(uc_engine *uc, void *user)
 {
     struct machine *m = user;
     (void)uc;
     m->stop_reason = STOP_INSN_INVALID;
-    return true;
+    return false;
 }
 
 /* ---- the local exclusive monitor ----------------------------------------- */
@@ -1403,6 +1409,12 @@ int cpu_run_slice(struct machine *m)
         exc_fault(m, EXC_BUSFAULT, pc, "instruction fetch from an address with no memory");
         return 0;
     case UC_ERR_INSN_INVALID:
+        if (!(rd(m, UC_ARM_REG_XPSR) & (1u << 24))) {
+            /* a BX/BLX/POP to an even address: the next fetch is in ARM state */
+            m->nvic.cfsr |= CFSR_INVSTATE;
+            exc_fault(m, EXC_USAGEFAULT, pc, "invalid state (EPSR.T = 0)");
+            return 0;
+        }
         m->stop_reason = STOP_INSN_INVALID;
         break;
     case UC_ERR_READ_UNMAPPED:
