@@ -4,10 +4,10 @@
  * clock tree, the backup domain, PWR_CR.DBP).
  *
  * Design decision: the clock tree is followed, not assumed. When RCC changes
- * SYSCLK or a bus prescaler it pulses clock_change, and the timers, USARTs and
- * ADCs are given their new input clocks here; before SystemInit they run from
- * the 8 MHz HSI like the silicon. (The CPU's own virtual clock stays 72 MHz:
- * instructions are counted, not cycles at the current SYSCLK.)
+ * SYSCLK or a prescaler it pulses clock_change, and the core (HCLK: the CPU's
+ * cycles, SysTick, DWT CYCCNT), the timers, USARTs and ADCs are given
+ * their new input clocks here; before SystemInit they all run from the 8 MHz
+ * HSI like the silicon.
  */
 #include "stm32f103.h"
 
@@ -57,6 +57,7 @@ static void clocks_changed(void *opaque, int n, bool level)
     (void)n;
     if (!level)
         return;
+    sim_set_hclk(&soc->m->sim, stm32_rcc_hclk_hz(&soc->rcc));
     uint32_t apb2_tim = stm32_rcc_tim_apb2_hz(&soc->rcc);
     uint32_t apb1_tim = stm32_rcc_tim_apb1_hz(&soc->rcc);
     stm32_tim_set_clock(&soc->tim1, apb2_tim);

@@ -432,6 +432,13 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
  * that worked last is tried first while it is fresh.
  */
 #define WATCH_MOVES 48 /* positions tried per event interval */
+/*
+ * The longest a watched pass may keep the time sources frozen. A watch armed
+ * on a block the code then leaves for good (it went on into a delay loop that
+ * reads only CYCCNT, say) would otherwise freeze that loop's clock until the
+ * next event, or forever if none is scheduled.
+ */
+#define WATCH_MAX_FROZEN SIM_US(100)
 #define LOOP_HEAD_FRESH SIM_MS(5)
 
 enum watch_phase { WATCH_ARM_ON_HIT, WATCH_SETTLE, WATCH_COMPARE };
@@ -814,6 +821,25 @@ static void run_due_events(struct machine *m)
     sim->attention = true;
 }
 
+/*
+ * hook_block charged the block's cycles before deciding whether it runs. Note
+ * what it charged (ticks and the fraction before), so a block that does not
+ * run now can give them back exactly.
+ */
+static void note_block_charge(struct machine *m, const struct block_entry *b)
+{
+    uint64_t total = b->info.count * m->sim.hclk.step;
+    uint32_t before = m->sim.hclk.frac - (uint32_t)total;
+    m->charged_ticks = ((uint64_t)before + total) >> 32;
+    m->charged_frac = before;
+}
+
+static void uncharge_block(struct machine *m)
+{
+    m->sim.clock.now -= m->charged_ticks;
+    m->sim.hclk.frac = m->charged_frac;
+}
+
 static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     struct sim *sim = &m->sim;
@@ -821,12 +847,15 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
 
     if (m->probing || m->search_restart) {
         if (search_step(m, addr)) {
-            sim->clock.now -= b->info.count; /* redirected: the block does not run */
+            uncharge_block(m); /* redirected: the block does not run */
             return;
         }
         if (m->probing || m->search_restart)
             return; /* no events, no interrupts while speculating */
     }
+    if (sim->time_frozen && m->watch_addr != WATCH_NONE &&
+        sim->clock.now - sim->frozen_now > WATCH_MAX_FROZEN)
+        loop_watch_stop(m); /* the pass never came back to its head: not a loop we can prove */
     if (m->recording) {
         if (m->path_len < MAX_PATH)
             m->path[m->path_len++] = addr;
@@ -865,17 +894,17 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
         machine_run_services(m);
         if (m->stop_requested || sim->reset_requested || m->exit_requested || m->sleep_on_exit ||
             m->idle_forever) {
-            sim->clock.now -= b->info.count; /* the block does not run now */
+            uncharge_block(m); /* the block does not run now */
             m->stop_reason = STOP_REQUESTED;
             uc_emu_stop(m->uc);
             return;
         }
         if (exc_try_deliver(m, addr)) {
-            sim->clock.now -= b->info.count;
+            uncharge_block(m);
             return;
         }
         if (unlikely(update_unaligned_trap(m))) {
-            sim->clock.now -= b->info.count;
+            uncharge_block(m);
             wr(m, UC_ARM_REG_PC, addr | 1u); /* run this block again, translated with the hook */
             return;
         }
@@ -900,7 +929,7 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
     if (unlikely(b->info.ndiv && !b->divs_armed && (m->nvic.ccr & SCB_CCR_DIV_0_TRP))) {
         if (arm_divide_hooks(m, b)) {
             /* re-enter the block so it is translated again, with the hook */
-            sim->clock.now -= b->info.count;
+            uncharge_block(m);
             wr(m, UC_ARM_REG_PC, addr | 1u);
         }
     }
@@ -933,8 +962,9 @@ static bool it_state_lost(struct machine *m, uint32_t addr)
 /* Recording a loop's path and speculating both need to see every block. */
 __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
 {
+    note_block_charge(m, b);
     if (unlikely(m->it_resume_at) && it_state_lost(m, addr)) {
-        m->sim.clock.now -= b->info.count; /* the block does not run now */
+        uncharge_block(m); /* the block does not run now */
         return;
     }
     /*
@@ -950,7 +980,8 @@ __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_
     }
     block_slow_path_inner(m, addr, b);
     /* speculation, and a busy flash (the next block may be fetched from it), look at every block */
-    if (m->recording || m->probing || m->search_restart || m->sim.fetch_stall_until > m->sim.clock.now)
+    if (m->recording || m->probing || m->search_restart || m->sim.time_frozen ||
+        m->sim.fetch_stall_until > m->sim.clock.now)
         m->sim.attention = true;
     m->prev_block = addr;
 }
@@ -961,7 +992,7 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     uint32_t addr = (uint32_t)address;
     (void)uc;
     struct block_entry *b = block_lookup(m, addr, size);
-    m->sim.clock.now += b->info.count;
+    sim_charge_cycles(&m->sim, b->info.count); /* HCLK cycles, in ticks of virtual time */
     if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->flags)) {
         block_slow_path(m, addr, b); /* a tail call: the fast path saves no registers */
         return;

@@ -199,7 +199,7 @@ void ExceptionEntry(struct machine *m, int exc, uint32_t return_address)
     if (unprivileged && on_psp)
         wr(m, UC_ARM_REG_CONTROL, CONTROL_NPRIV); /* nPRIV is preserved across the exception */
     wr(m, UC_ARM_REG_LR, exc_return);
-    m->sim.clock.now += CYCLES_ENTRY;
+    sim_charge_cycles(&m->sim, CYCLES_ENTRY);
     m->sim.time_frozen = false; /* handlers see true time; a loop watch ends with the event */
     m->probing = m->search_restart = false;
     if (m->sim.log_level >= LOG_DEBUG)
@@ -287,7 +287,7 @@ static void InvalidExceptionReturn(struct machine *m, uint32_t exc_return, const
     }
     sim_trace(&m->sim, "fault", "\"pc\":%u,\"what\":\"%s\"", exc_return, why);
     wr(m, UC_ARM_REG_LR, exc_return);
-    m->sim.clock.now += CYCLES_TAILCHAIN;
+    sim_charge_cycles(&m->sim, CYCLES_TAILCHAIN);
     ExceptionTaken(m, fault);
     cpu_rebuild_hflags(m);
 }
@@ -340,7 +340,7 @@ void ExceptionReturn(struct machine *m, uint32_t exc_return)
         int after = nvic_execution_priority(nvic, primask, basepri,
                                             returning == EXC_NMI ? faultmask : false);
         if (nvic_group_priority(nvic, prio) < after) {
-            m->sim.clock.now += CYCLES_TAILCHAIN;
+            sim_charge_cycles(&m->sim, CYCLES_TAILCHAIN);
             m->stats.tail_chains++;
             wr(m, UC_ARM_REG_LR, exc_return);
             ExceptionTaken(m, next);
@@ -390,7 +390,7 @@ void ExceptionReturn(struct machine *m, uint32_t exc_return)
     nvic->ipsr = to_thread ? 0 : resumed;
     /* bit 0 of the PC write sets EPSR.T: keep the stacked T bit */
     wr(m, UC_ARM_REG_PC, (frame[6] & ~1u) | ((xpsr >> 24) & 1u));
-    m->sim.clock.now += CYCLES_RETURN;
+    sim_charge_cycles(&m->sim, CYCLES_RETURN);
     cpu_rebuild_hflags(m);
     cpu_clear_exclusive_local(m);
     m->event_register = true; /* SetEventRegister() */

@@ -43,6 +43,12 @@ static void invalidate_code(struct sim *sim, uint32_t addr, uint32_t len)
     cpu_invalidate(sim->machine, addr, len);
 }
 
+static void hclk_changed(struct sim *sim)
+{
+    struct machine *m = sim->machine;
+    nvic_hclk_changed(&m->nvic);
+}
+
 static void run_end(struct sim *sim, void *opaque)
 {
     struct machine *m = opaque;
@@ -131,6 +137,7 @@ int machine_init(struct machine *m, const struct machine_config *cfg, char *err,
     m->sim.machine = m;
     m->sim.describe_pc = describe_pc;
     m->sim.invalidate_code = invalidate_code;
+    m->sim.hclk_changed = hclk_changed;
     m->sim.trace = cfg->trace;
     m->sim.log_level = cfg->log_level;
     m->pacing = cfg->pacing;

@@ -128,6 +128,8 @@ struct machine {
     uint32_t prev_block;
     uint32_t it_resume_at; /* a block that ended inside an IT block falls through to here... */
     uint8_t it_resume_state; /* ...where ITSTATE must be this (see cpu.c, it_state_lost) */
+    uint64_t charged_ticks;  /* what the block hook charged for the block in its slow path... */
+    uint32_t charged_frac;   /* ...and the tick fraction before (see cpu.c, uncharge_block) */
     uint64_t ff_gen;       /* bumped whenever events run */
     uint64_t ff_saved_gen;
     uint32_t ff_addr;

@@ -3,8 +3,11 @@
  * cycle counter and CoreDebug DEMCR (ARMv7-M ARM B3.2-B3.4, C1.6-C1.8).
  *
  * Design decision: SysTick and CYCCNT are functions of virtual time, not
- * counters ticked per cycle. SysTick schedules one event per wrap to zero;
- * reads of SYST_CVR and DWT_CYCCNT compute the value from sim_now().
+ * counters ticked per cycle. Both count HCLK cycles (SysTick HCLK or HCLK/8),
+ * so they work in the HCLK-cycle domain of sim_hclk_cycles(), which follows
+ * every clock switch; SysTick schedules one event per wrap to zero at the
+ * virtual time of that cycle, and reads of SYST_CVR and DWT_CYCCNT compute the
+ * value from the current time.
  */
 #include "nvic.h"
 
@@ -219,7 +222,7 @@ static uint32_t syst_current(const struct nvic *nvic)
 {
     if (!nvic->syst_running)
         return nvic->syst_stopped_value;
-    uint64_t now = sim_time_source_now(nvic->sim), div = syst_divider(nvic);
+    uint64_t now = sim_hclk_cycles(nvic->sim, sim_time_source_now(nvic->sim)), div = syst_divider(nvic);
     if (now < nvic->syst_epoch) /* counting down to a zero crossing still ahead */
         return (uint32_t)((nvic->syst_epoch - now + div - 1) / div);
     uint64_t ticks = (now - nvic->syst_epoch) / div;
@@ -230,11 +233,24 @@ static uint32_t syst_current(const struct nvic *nvic)
     return k == 0 ? 0 : (uint32_t)(nvic->syst_rvr - (k - 1));
 }
 
+/* HCLK cycles since power-on, now. */
+static uint64_t hclk_now(const struct nvic *nvic)
+{
+    return sim_hclk_cycles(nvic->sim, nvic->sim->clock.now);
+}
+
+/* The wrap at HCLK cycle `cycle`: an event at the virtual time that cycle begins. */
+static void syst_schedule_at(struct nvic *nvic, uint64_t cycle)
+{
+    nvic->syst_next = cycle;
+    event_schedule(nvic->sim, &nvic->syst_event, sim_hclk_tick_of(nvic->sim, cycle));
+}
+
 static void syst_schedule(struct nvic *nvic)
 {
-    uint64_t now = nvic->sim->clock.now;
+    uint64_t now = hclk_now(nvic);
     if (nvic->syst_running && now < nvic->syst_epoch) {
-        event_schedule(nvic->sim, &nvic->syst_event, nvic->syst_epoch);
+        syst_schedule_at(nvic, nvic->syst_epoch);
         return;
     }
     if (!nvic->syst_running || nvic->syst_rvr == 0) {
@@ -245,15 +261,15 @@ static void syst_schedule(struct nvic *nvic)
     uint64_t period = ((uint64_t)nvic->syst_rvr + 1) * div;
     uint64_t elapsed = now - nvic->syst_epoch;
     uint64_t next = nvic->syst_epoch + (elapsed / period + 1) * period;
-    event_schedule(nvic->sim, &nvic->syst_event, next);
+    syst_schedule_at(nvic, next);
 }
 
 static void syst_wrap(struct sim *sim, void *opaque)
 {
     struct nvic *nvic = opaque;
     (void)sim;
-    /* Re-base on the scheduled time, not on when the event ran, to avoid drift. */
-    nvic->syst_epoch = nvic->syst_event.when;
+    /* Re-base on the scheduled cycle, not on when the event ran, to avoid drift. */
+    nvic->syst_epoch = nvic->syst_next;
     nvic->syst_countflag = true;
     if (nvic->syst_csr & SYST_CSR_TICKINT)
         nvic_set_pending(nvic, EXC_SYSTICK);
@@ -264,7 +280,7 @@ static void syst_wrap(struct sim *sim, void *opaque)
 static void syst_catch_up(struct nvic *nvic)
 {
     if (event_pending(&nvic->syst_event) && nvic->syst_event.when <= nvic->sim->clock.now) {
-        /* event_cancel keeps `when`, which syst_wrap re-bases on */
+        /* syst_wrap re-bases on syst_next, the cycle the event was scheduled for */
         event_cancel(nvic->sim, &nvic->syst_event);
         syst_wrap(nvic->sim, nvic);
     }
@@ -278,7 +294,7 @@ static void syst_catch_up(struct nvic *nvic)
 static void syst_start_from(struct nvic *nvic, uint32_t current)
 {
     uint64_t div = syst_divider(nvic);
-    uint64_t now = nvic->sim->clock.now;
+    uint64_t now = hclk_now(nvic);
     if (current == 0) {
         nvic->syst_epoch = now;
     } else if (current > nvic->syst_rvr) {
@@ -334,14 +350,24 @@ static uint32_t cyccnt_read(const struct nvic *nvic)
 {
     if (!cyccnt_counting(nvic))
         return nvic->cyccnt_base;
-    return nvic->cyccnt_base + (uint32_t)(sim_time_source_now(nvic->sim) - nvic->cyccnt_epoch);
+    return nvic->cyccnt_base +
+           (uint32_t)(sim_hclk_cycles(nvic->sim, sim_time_source_now(nvic->sim)) - nvic->cyccnt_epoch);
 }
 
 /* Call with the value to continue from whenever counting may start or stop. */
 static void cyccnt_rebase(struct nvic *nvic, uint32_t value)
 {
     nvic->cyccnt_base = value;
-    nvic->cyccnt_epoch = nvic->sim->clock.now;
+    nvic->cyccnt_epoch = hclk_now(nvic);
+}
+
+void nvic_hclk_changed(struct nvic *nvic)
+{
+    /* CYCCNT and the SysTick epoch are HCLK cycles: only the next wrap's time moves */
+    if (!event_pending(&nvic->syst_event))
+        return;
+    syst_catch_up(nvic);
+    syst_schedule(nvic);
 }
 
 /* ---- reset ------------------------------------------------------------- */

@@ -126,14 +126,15 @@ struct nvic {
 
     /* SysTick: the counter is derived from virtual time */
     uint32_t syst_csr, syst_rvr;
-    uint64_t syst_epoch; /* cycle at which the counter last (re)loaded from RVR */
+    uint64_t syst_epoch; /* HCLK cycle at which the counter last (re)loaded from RVR */
+    uint64_t syst_next;  /* HCLK cycle of the wrap syst_event stands for */
     bool syst_countflag;
     bool syst_running;
     uint32_t syst_stopped_value; /* CVR while the counter is disabled */
     bool syst_paused;            /* frozen by Stop mode */
     struct event syst_event;
 
-    /* DWT CYCCNT = cyccnt_base + (now - cyccnt_epoch) while enabled */
+    /* DWT CYCCNT = cyccnt_base + (HCLK cycles now - cyccnt_epoch) while enabled */
     uint32_t dwt_ctrl;
     uint32_t cyccnt_base;
     uint64_t cyccnt_epoch;
@@ -177,5 +178,7 @@ bool nvic_fault_enabled(const struct nvic *nvic, int exc);
 
 /* Stop mode freezes SysTick (its clock stops) and resumes it where it was. */
 void nvic_systick_pause(struct nvic *nvic, bool paused);
+/* HCLK changed (sim_set_hclk): move the next SysTick wrap to its new time. */
+void nvic_hclk_changed(struct nvic *nvic);
 
 #endif

@@ -21,6 +21,8 @@ void sim_init(struct sim *sim)
     sim->clock.deadline = UINT64_MAX;
     sim->log_level = LOG_WARN;
     sim->log = stderr;
+    sim->hclk.hz = (uint32_t)SIM_HZ;
+    sim->hclk.step = 1ull << 32;
 }
 
 void sim_free(struct sim *sim)
@@ -95,6 +97,43 @@ void sim_trace(struct sim *sim, const char *kind, const char *fields, ...)
         va_end(ap);
     }
     fputs("}\n", sim->trace);
+}
+
+/* n * num / den without overflow for n up to 2^64 / SIM_HZ * den (num, den <= SIM_HZ) */
+static uint64_t scale(uint64_t n, uint64_t num, uint64_t den, bool round_up)
+{
+    uint64_t q = n / den, r = n % den;
+    return q * num + (r * num + (round_up ? den - 1 : 0)) / den;
+}
+
+void sim_set_hclk(struct sim *sim, uint32_t hz)
+{
+    if (hz == 0 || hz == sim->hclk.hz)
+        return;
+    struct core_clock *c = &sim->hclk;
+    c->base_cycle = sim_hclk_cycles(sim, sim->clock.now);
+    c->base_tick = sim->clock.now;
+    c->hz = hz;
+    c->step = (uint64_t)(((unsigned __int128)SIM_HZ << 32) / hz);
+    c->frac = 0;
+    if (sim->hclk_changed)
+        sim->hclk_changed(sim);
+}
+
+uint64_t sim_hclk_cycles(const struct sim *sim, uint64_t t)
+{
+    const struct core_clock *c = &sim->hclk;
+    if (t <= c->base_tick)
+        return c->base_cycle;
+    return c->base_cycle + scale(t - c->base_tick, c->hz, SIM_HZ, false);
+}
+
+uint64_t sim_hclk_tick_of(const struct sim *sim, uint64_t cycles)
+{
+    const struct core_clock *c = &sim->hclk;
+    if (cycles <= c->base_cycle)
+        return c->base_tick;
+    return c->base_tick + scale(cycles - c->base_cycle, SIM_HZ, c->hz, true);
 }
 
 void sim_request_reset(struct sim *sim, enum reset_cause cause)

@@ -14,7 +14,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The core clock: virtual time counts CPU cycles at 72 MHz. */
+/*
+ * Virtual time counts ticks of 1/72 MHz, the Spark Core's fastest core clock,
+ * whatever the core runs at: a CPU cycle at HCLK costs 72 MHz / HCLK ticks
+ * (struct core_clock below), so events, the trace and every peripheral stay in
+ * one unit while the core slows down before SystemInit.
+ */
 #define SIM_HZ 72000000ull
 #define SIM_CYCLES_PER_US 72ull
 #define SIM_US(n) ((uint64_t)(n) * 72ull)
@@ -55,6 +60,23 @@ static inline bool event_pending(const struct event *e) { return e->heap_index >
 /* Fire every event whose time has come (when <= now), in order. */
 void clock_run_due(struct sim *sim);
 void clock_free(struct clock *c);
+
+/* ---- the core clock (HCLK) --------------------------------------------- */
+
+/*
+ * HCLK as RCC configures it, and the map between virtual time (ticks) and
+ * HCLK cycles: cycles(t) = base_cycle + (t - base_tick) * hz / SIM_HZ for t at
+ * or after the last change. The CPU charges `step` ticks per executed cycle in
+ * 32.32 fixed point with `frac` carrying the fraction (72 MHz / 64 MHz is not
+ * an integer), so virtual time follows a clock switch at the next block.
+ */
+struct core_clock {
+    uint32_t hz;
+    uint64_t step;       /* ticks per HCLK cycle << 32 */
+    uint32_t frac;       /* fraction of a tick charged so far */
+    uint64_t base_tick;  /* virtual time of the last change */
+    uint64_t base_cycle; /* HCLK cycles counted up to then */
+};
 
 /* ---- connection lines -------------------------------------------------- */
 
@@ -122,6 +144,7 @@ void sim_trace(struct sim *sim, const char *kind, const char *fields, ...)
 
 struct sim {
     struct clock clock;
+    struct core_clock hclk;
     struct bus *bus;
 
     FILE *trace;          /* JSON Lines trace, or NULL */
@@ -179,6 +202,11 @@ struct sim {
     bool reset_requested;
     enum reset_cause reset_cause;
 
+    /*
+     * Provided by the machine: HCLK changed (sim_set_hclk); what counts core
+     * cycles (SysTick, DWT CYCCNT) re-schedules. May be NULL.
+     */
+    void (*hclk_changed)(struct sim *sim);
     /* Provided by the machine: code at [addr, addr+len) changed. */
     void (*invalidate_code)(struct sim *sim, uint32_t addr, uint32_t len);
     /* Provided by the machine: guest PC and symbol for diagnostics. */
@@ -215,6 +243,20 @@ static inline uint64_t sim_time_source_now(const struct sim *sim)
     return sim->time_frozen ? sim->frozen_now : sim->clock.now;
 }
 void sim_request_reset(struct sim *sim, enum reset_cause cause);
+
+/* HCLK is now `hz` (a board calls this when RCC switches SYSCLK or HPRE). */
+void sim_set_hclk(struct sim *sim, uint32_t hz);
+/* HCLK cycles since power-on at virtual time t (t before the last change counts as the change). */
+uint64_t sim_hclk_cycles(const struct sim *sim, uint64_t t);
+/* The first virtual time at which sim_hclk_cycles() reaches `cycles`. */
+uint64_t sim_hclk_tick_of(const struct sim *sim, uint64_t cycles);
+/* Advance virtual time by `cycles` of HCLK (an instruction's, an exception entry's). */
+static inline void sim_charge_cycles(struct sim *sim, uint64_t cycles)
+{
+    uint64_t acc = sim->hclk.frac + cycles * sim->hclk.step;
+    sim->clock.now += acc >> 32;
+    sim->hclk.frac = (uint32_t)acc;
+}
 static inline void sim_invalidate_code(struct sim *sim, uint32_t addr, uint32_t len)
 {
     if (sim->invalidate_code)

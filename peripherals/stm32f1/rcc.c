@@ -59,10 +59,10 @@ static uint64_t cycles_of(uint32_t hz, uint64_t n)
  * Start-up times. HSI and PLL: datasheet tsu(HSI) 2 us and tLOCK 200 us (max).
  * LSI: tsu(LSI) 85 us (max).
  * HSE: the crystal needs ~2 ms on the chip, but SystemInit polls HSERDY a
- * bounded 0x500 times and gives up (silently staying at 8 MHz). The chip runs
- * that loop at 8 MHz; the emulated CPU always executes at the 72 MHz
- * instruction rate, so the loop lasts only ~180 us of virtual time here. 50 us
- * keeps the firmware on the path it takes on real boards (HSE found).
+ * bounded 0x500 times and gives up (silently staying at 8 MHz). The loop runs
+ * at 8 MHz (HSI) and counts instructions, not cycles with flash wait states
+ * and bus stalls, so its length here is only an estimate; 50 us keeps the
+ * firmware on the path it takes on real boards (HSE found).
  * LSE: a cold 32 kHz crystal takes up to ~3 s (datasheet tsu(LSE)); nothing in
  * the Spark firmware depends on that wait except the boot time it adds, so the
  * default is short; stm32_rcc_set_startup() restores the slow start.
@@ -169,9 +169,10 @@ static void drive(const struct line *l, bool *last, bool level, bool force)
 
 static uint32_t clock_signature(const struct stm32_rcc *rcc)
 {
-    /* Everything the bus clocks depend on: the selected source and prescalers. */
+    /* Everything the bus clocks depend on: the selected source and prescalers (ADCPRE too). */
     return (rcc->cfgr & (RCC_CFGR_SWS_MASK | RCC_CFGR_HPRE_MASK | RCC_CFGR_PPRE1_MASK |
-                         RCC_CFGR_PPRE2_MASK | RCC_CFGR_PLL_CONFIG)) ^ stm32_rcc_sysclk_hz(rcc);
+                         RCC_CFGR_PPRE2_MASK | RCC_CFGR_ADCPRE_MASK | RCC_CFGR_PLL_CONFIG)) ^
+           stm32_rcc_sysclk_hz(rcc);
 }
 
 static void rcc_update_outputs(struct stm32_rcc *rcc, bool force)

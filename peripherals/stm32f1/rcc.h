@@ -195,8 +195,8 @@ struct stm32_rcc {
      *   apb2_reset   APB2RSTR bit n (e.g. apb1_reset[RCC_APB1_SPI2])
      *   rtc_clock    the RTC is clocked: RTCEN, RTCSEL = LSE and LSERDY
      *   backup_reset BDRST, one line per receiver (BKP and RTC)
-     *   clock_change pulses (high then low) whenever SYSCLK, HCLK, PCLK1 or PCLK2
-     *                change; the SoC re-reads stm32_rcc_*_hz() on the rising edge
+     *   clock_change pulses (high then low) whenever SYSCLK, HCLK, PCLK1, PCLK2 or
+     *                ADCCLK change; the SoC re-reads stm32_rcc_*_hz() on the rising edge
      */
     struct line irq;
     struct line apb1_reset[32];

@@ -24,7 +24,7 @@
 #define FLASH_KEY1 0x45670123u
 #define FLASH_KEY2 0xCDEF89ABu
 
-#define CPU_HZ 72000000u
+#define CPU_HZ 8000000u /* the ROM stays on the HSI, as the chip leaves reset */
 #define CYCLES_PER_MS (CPU_HZ / 1000u)
 #define T_ERASE_MIN (20u * CYCLES_PER_MS) /* tERASE, datasheet table 28: 20 ms min */
 #define T_ERASE_MAX (40u * CYCLES_PER_MS) /* 40 ms max */

@@ -121,4 +121,11 @@ static inline void skip_faulting_instruction(struct exception_frame *frame)
 /* DWT CYCCNT exists on the STM32F103; qemu's DWT reads as zero. */
 bool cyccnt_start(void);
 
+/*
+ * SYSCLK = HCLK = 72 MHz from the PLL (HSE x 9), APB1 /2, as SystemInit sets
+ * it; the chip leaves reset on the 8 MHz HSI. False (clocks unchanged) where
+ * RCC does not answer.
+ */
+bool clock_72mhz(void);
+
 #endif
