@@ -5,7 +5,7 @@
  *
  * Design decision: the clock tree is followed, not assumed. When RCC changes
  * SYSCLK or a prescaler it pulses clock_change, and the core (HCLK: the CPU's
- * cycles, SysTick, DWT CYCCNT), the timers, USARTs and ADCs are given
+ * cycles, SysTick, DWT CYCCNT), the timers, USARTs, SPIs and ADCs are given
  * their new input clocks here; before SystemInit they all run from the 8 MHz
  * HSI like the silicon.
  */
@@ -66,6 +66,8 @@ static void clocks_changed(void *opaque, int n, bool level)
     stm32_tim_set_clock(&soc->tim4, apb1_tim);
     stm32_usart_set_clock(&soc->usart1, stm32_rcc_pclk2_hz(&soc->rcc));
     stm32_usart_set_clock(&soc->usart2, stm32_rcc_pclk1_hz(&soc->rcc));
+    stm32_spi_set_clock(&soc->spi1, stm32_rcc_pclk2_hz(&soc->rcc));
+    stm32_spi_set_clock(&soc->spi2, stm32_rcc_pclk1_hz(&soc->rcc));
     /* ADCCLK = PCLK2 / (2, 4, 6 or 8) by RCC_CFGR.ADCPRE */
     uint32_t cfgr = 0;
     bus_read(&soc->m->bus, 0x40021004u, 4, &cfgr);

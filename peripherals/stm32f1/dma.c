@@ -3,15 +3,15 @@
  * arbitration, peripheral/memory increments and data sizes, circular mode,
  * memory-to-memory, and the TC/HT/TE flags and interrupt lines.
  *
- * Design decision: transfers are instantaneous and happen in one servicing
- * loop: whenever an enabled channel has a request (or is MEM2MEM), the loop
- * performs single transfers, highest priority first, until nothing is pending.
- * A transfer's bus access can raise or drop request lines (an SPI DR write
- * sets RXNE and so its RX request), which calls back into this block: while
- * the loop runs such calls only record the level, and the loop picks the
- * request up. Interrupt lines follow the flags only after the loop ends, so
- * SPI2 RX (channel 4) and TX (channel 5) both complete before the channel 5
- * TC interrupt; the CC3000 driver requires TCIF4 to be set when it runs.
+ * Design decision: a single transfer is instantaneous, and transfers happen
+ * in one servicing loop: whenever an enabled channel has a request (or is
+ * MEM2MEM), the loop performs single transfers, highest priority first, until
+ * nothing is pending. A transfer's bus access can raise or drop request lines
+ * (an SPI DR write fills its TX buffer and drops the TX request), which calls
+ * back into this block: while the loop runs such calls only record the level,
+ * and the loop picks the request up. The SPI raises TXE and RXNE once per
+ * frame, in an event, so an SPI transfer moves one item per frame, at the bit
+ * rate. Interrupt lines follow the flags only after the loop ends.
  */
 #include "dma.h"
 

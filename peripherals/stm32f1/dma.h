@@ -2,10 +2,13 @@
  * dma.h - STM32F103 DMA1, channels 1..7 (RM0008 section 13).
  *
  * Transfers are bus accesses through bus_read/bus_write on sim->bus, so a
- * peripheral's DR side effects happen exactly as for a real DMA access. They
- * take no virtual time: whenever an enabled channel has its request high (or
- * is MEM2MEM), the controller transfers until no channel has a pending
- * request, and only then do the interrupt lines follow the new flags.
+ * peripheral's DR side effects happen exactly as for a real DMA access. A
+ * transfer takes no virtual time, but a channel moves one item per request:
+ * whenever an enabled channel has its request high (or is MEM2MEM), the
+ * controller transfers until no channel has a pending request, and only then
+ * do the interrupt lines follow the new flags. A peripheral whose data takes
+ * time (an SPI frame) drops its request after each item and raises it at its
+ * next frame, so such a transfer is paced by the peripheral.
  */
 #ifndef PERIPHERALS_STM32F1_DMA_H
 #define PERIPHERALS_STM32F1_DMA_H

@@ -1,14 +1,21 @@
 /*
- * spi.c - STM32F103 SPI1/SPI2 master (RM0008 section 25): DR, the RXNE/TXE
- * handshake, overrun and mode-fault flags with their clearing sequences, the
- * interrupt line and the two DMA request lines.
+ * spi.c - STM32F103 SPI1/SPI2 master (RM0008 section 25): DR, the TX buffer
+ * and the shift register clocked at PCLK / BR, the RXNE/TXE/BSY handshake,
+ * overrun and mode-fault flags with their clearing sequences, the interrupt
+ * line and the two DMA request lines.
  *
- * Design decision: a frame is exchanged with the bus at the moment it is
- * written (instantaneous, no SPI clock), so TXE is back to 1 and RXNE is set
- * before the store completes and BSY always reads 0. Level changes go out on
- * the lines from spi_update_lines(), which re-reads the state before every
- * line so that a DMA controller reading DR from inside a line callback (it
- * does, during a DMA transfer) sees and leaves consistent state.
+ * Design decision: a frame takes its time on the wire (8 or 16 bit-times of
+ * PCLK / 2^(BR+1)) and is exchanged with the slaves when its last bit is
+ * shifted, one event per frame. As RM0008 25.3.3 says, a DR write goes to the
+ * TX buffer (TXE = 0) and moves to the idle shift register at once (TXE = 1,
+ * BSY = 1); a frame written meanwhile waits in the buffer until the shift
+ * ends. At the end RXNE (or OVR) is set and the waiting frame, if any, starts
+ * shifting, so a master that keeps the buffer full keeps BSY set. Flags change
+ * only at those events, so status polls are plain reads the idle-loop skip can
+ * jump over, and a DMA channel gets one request per frame. Level changes go
+ * out on the lines from spi_update_lines(), which re-reads the state before
+ * every line so that a DMA controller reading DR from inside a line callback
+ * (it does, during a DMA transfer) sees and leaves consistent state.
  *
  * Not modelled (warn once): slave mode, receive-only and bidirectional modes,
  * hardware CRC, I2S.
@@ -58,10 +65,18 @@ static bool spi_master_enabled(const struct stm32_spi *s)
     return (s->cr1 & (SPI_CR1_SPE | SPI_CR1_MSTR)) == (SPI_CR1_SPE | SPI_CR1_MSTR);
 }
 
-/* Send the waiting frame if the master is enabled; the answer lands in RX. */
+/* Virtual time of one frame: 8 or 16 bits at f_PCLK / 2^(BR+1), rounded up. */
+static uint64_t spi_frame_ticks(const struct stm32_spi *s)
+{
+    uint64_t bits = (s->cr1 & SPI_CR1_DFF) ? 16u : 8u;
+    uint64_t pclk_cycles = bits << (((s->cr1 & SPI_CR1_BR_MASK) >> SPI_CR1_BR_SHIFT) + 1u);
+    return (pclk_cycles * SIM_HZ + s->pclk_hz - 1) / s->pclk_hz;
+}
+
+/* Move the waiting frame into the idle shift register if the master is enabled. */
 static void spi_transmit(struct stm32_spi *s)
 {
-    if (!s->tx_full)
+    if (!s->tx_full || s->shifting)
         return;
     if (!spi_master_enabled(s)) {
         if (s->cr1 & SPI_CR1_SPE)
@@ -69,15 +84,30 @@ static void spi_transmit(struct stm32_spi *s)
                           "slave mode is not modelled: no clock, the frame stays in TX");
         return;
     }
-    uint16_t in = spi_exchange_frame(s, s->tx_buf);
+    s->shift_buf = s->tx_buf;
     s->tx_full = false;
     s->sr |= SPI_SR_TXE;
+    s->shifting = true;
+    event_schedule_in(s->sim, &s->shift_done, spi_frame_ticks(s));
+}
+
+static void spi_update_lines(struct stm32_spi *s);
+
+/* The last bit of the frame is shifted: the slaves answer, the answer lands in RX. */
+static void spi_shift_done(struct sim *sim, void *opaque)
+{
+    struct stm32_spi *s = opaque;
+    (void)sim;
+    uint16_t in = spi_exchange_frame(s, s->shift_buf);
+    s->shifting = false;
     if (s->sr & SPI_SR_RXNE) {
         s->sr |= SPI_SR_OVR; /* the new frame is lost, DR keeps the unread one */
     } else {
         s->rx_buf = in;
         s->sr |= SPI_SR_RXNE;
     }
+    spi_transmit(s); /* a frame waiting in the TX buffer follows without a gap */
+    spi_update_lines(s);
 }
 
 static bool spi_irq_level(const struct stm32_spi *s)
@@ -153,7 +183,7 @@ static uint32_t spi_read_reg(struct stm32_spi *s, uint32_t offset)
     case SPI_CR1: return s->cr1;
     case SPI_CR2: return s->cr2;
     case SPI_SR: {
-        uint16_t value = s->sr;
+        uint16_t value = (uint16_t)(s->sr | (s->shifting ? SPI_SR_BSY : 0));
         if (s->ovr_dr_read && (s->sr & SPI_SR_OVR)) {
             s->sr &= (uint16_t)~SPI_SR_OVR;
             sim_note_volatile_read(s->sim);
@@ -243,9 +273,17 @@ void stm32_spi_reset(void *dev, enum reset_cause cause)
     s->sr = SPI_SR_RESET;
     s->crcpr = SPI_CRCPR_RESET;
     s->i2spr = SPI_I2SPR_RESET;
-    s->rx_buf = s->tx_buf = 0;
+    s->rx_buf = s->tx_buf = s->shift_buf = 0;
     s->tx_full = s->ovr_dr_read = s->modf_sr_read = false;
+    s->shifting = false;
+    event_cancel(s->sim, &s->shift_done);
     spi_update_lines(s);
+}
+
+void stm32_spi_set_clock(struct stm32_spi *spi, uint32_t pclk_hz)
+{
+    if (pclk_hz)
+        spi->pclk_hz = pclk_hz; /* a frame already shifting keeps its end time */
 }
 
 void stm32_spi_init(struct stm32_spi *spi, struct sim *sim, const char *name)
@@ -253,5 +291,8 @@ void stm32_spi_init(struct stm32_spi *spi, struct sim *sim, const char *name)
     memset(spi, 0, sizeof *spi);
     spi->sim = sim;
     spi->name = name;
+    spi->pclk_hz = (uint32_t)SIM_HZ;
+    event_init(&spi->shift_done, spi_shift_done, spi, name);
     stm32_spi_reset(spi, RESET_POWER);
 }
+

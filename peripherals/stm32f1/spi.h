@@ -2,10 +2,12 @@
  * spi.h - STM32F103 SPI1/SPI2 in master mode (RM0008 section 25), exchanging
  * frames with the slaves of an attached `struct spi_bus` (emu/periph.h).
  *
- * A frame is exchanged instantaneously when DR is written (or when SPE is set
- * with a frame waiting): RXNE and TXE are set before the write returns and
- * BSY always reads 0. The Spark code only polls TXE/RXNE/BSY and lets DMA
- * drive the CC3000 transfers, so no SPI clock timing is needed.
+ * A frame takes 8 or 16 bit-times of PCLK / 2^(BR+1) on the wire: a DR write
+ * fills the TX buffer, which moves to the shift register when it is idle
+ * (TXE set again, BSY set); at the end of the frame the slaves' answer lands
+ * in RX (RXNE, or OVR) and a waiting frame follows. DMA requests (TXE, RXNE)
+ * therefore come one per frame. PCLK is PCLK2 for SPI1 and PCLK1 for SPI2
+ * (stm32_spi_set_clock, from the clock tree).
  */
 #ifndef PERIPHERALS_STM32F1_SPI_H
 #define PERIPHERALS_STM32F1_SPI_H
@@ -73,6 +75,10 @@ struct stm32_spi {
     uint16_t rx_buf;  /* what a DR read returns */
     uint16_t tx_buf;  /* a frame written while it could not be sent yet */
     bool tx_full;
+    bool shifting;      /* BSY: shift_buf is on the wire until shift_done */
+    uint16_t shift_buf; /* the frame in the shift register */
+    uint32_t pclk_hz;   /* the APB clock the baud rate divides */
+    struct event shift_done;
     bool ovr_dr_read;  /* OVR clearing: DR was read, an SR read completes it */
     bool modf_sr_read; /* MODF clearing: SR was read, a CR1 write completes it */
 
@@ -86,6 +92,8 @@ struct stm32_spi {
 
 void stm32_spi_init(struct stm32_spi *spi, struct sim *sim, const char *name);
 void stm32_spi_reset(void *dev, enum reset_cause cause);
+/* PCLK of the SPI's APB bus (SPI1: PCLK2, SPI2: PCLK1), in Hz. */
+void stm32_spi_set_clock(struct stm32_spi *spi, uint32_t pclk_hz);
 extern const struct mmio_ops stm32_spi_mmio;
 
 #endif

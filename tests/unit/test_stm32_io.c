@@ -406,11 +406,16 @@ static uint8_t fake_exchange(void *dev, uint8_t mosi)
 
 static const struct spi_slave_ops fake_slave_ops = {.name = "fake", .exchange = fake_exchange};
 
+/* SPI2 on a 36 MHz PCLK1: an 8-bit frame at /2 (BR = 0) is 16 PCLK cycles, 32 ticks of 72 MHz. */
+#define SPI_PCLK_HZ 36000000u
+#define FRAME_DIV2 32u
+
 static void spi_map(struct fixture *f, struct stm32_spi *spi, struct spi_bus *bus,
                     struct fake_slave *slave)
 {
     memset(bus, 0, sizeof *bus);
     stm32_spi_init(spi, &f->sim, "SPI2");
+    stm32_spi_set_clock(spi, SPI_PCLK_HZ);
     spi->bus = bus;
     assert_int_equal(bus_map(&f->bus, SPI2_BASE, WINDOW, &stm32_spi_mmio, spi), 0);
     int idx = spi_bus_attach(bus, &fake_slave_ops, slave);
@@ -428,7 +433,14 @@ static void test_spi_exchanges_frame_with_selected_slave(void **state)
     assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_TXE);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_CRCPR), SPI_CRCPR_RESET);
     wr16(f, SPI2_BASE + SPI_CR1, 0x0344); /* the sFlash setting: master, /2, SSM|SSI, SPE */
+    uint64_t t0 = f->sim.clock.now;
     wr16(f, SPI2_BASE + SPI_DR, 0x9F);
+    /* the frame moved to the shift register at once (TXE), and is on the wire (BSY) */
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_TXE | SPI_SR_BSY);
+    run_until(&f->sim, t0 + FRAME_DIV2 - 1);
+    assert_int_equal(slave.count, 0);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_TXE | SPI_SR_BSY);
+    run_until(&f->sim, t0 + FRAME_DIV2);
     assert_int_equal(slave.count, 1);
     assert_int_equal(slave.mosi[0], 0x9F);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_TXE | SPI_SR_RXNE);
@@ -439,15 +451,19 @@ static void test_spi_exchanges_frame_with_selected_slave(void **state)
     /* A frame written while SPE is off waits, and goes out when SPE is set. */
     wr16(f, SPI2_BASE + SPI_CR1, 0x0304);
     wr16(f, SPI2_BASE + SPI_DR, 0x05);
+    run_until(&f->sim, f->sim.clock.now + 4 * FRAME_DIV2);
     assert_int_equal(slave.count, 1);
-    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & SPI_SR_TXE, 0);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & (SPI_SR_TXE | SPI_SR_BSY), 0);
     wr16(f, SPI2_BASE + SPI_CR1, 0x0344);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & (SPI_SR_TXE | SPI_SR_BSY), SPI_SR_TXE | SPI_SR_BSY);
+    run_until(&f->sim, f->sim.clock.now + FRAME_DIV2);
     assert_int_equal(slave.count, 2);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_DR), 0x05 ^ 0xA5);
 
     /* LSB first: the slave sees the bit-mirrored byte, and so does the reply. */
     wr16(f, SPI2_BASE + SPI_CR1, 0x0344 | SPI_CR1_LSBFIRST);
     wr16(f, SPI2_BASE + SPI_DR, 0x01);
+    run_until(&f->sim, f->sim.clock.now + FRAME_DIV2);
     assert_int_equal(slave.mosi[2], 0x80);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_DR), 0xA4); /* mirror(0x80 ^ 0xA5) */
 }
@@ -466,6 +482,7 @@ static void test_spi_overrun_keeps_unread_frame(void **state)
     wr16(f, SPI2_BASE + SPI_CR2, SPI_CR2_ERRIE);
     wr16(f, SPI2_BASE + SPI_DR, 0x01);
     wr16(f, SPI2_BASE + SPI_DR, 0x02);
+    run_until(&f->sim, f->sim.clock.now + 2 * FRAME_DIV2);
     assert_int_equal(slave.count, 2);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & SPI_SR_OVR, SPI_SR_OVR);
     assert_true(irq.level);
@@ -490,7 +507,52 @@ static void test_spi_nss_low_in_master_mode_is_a_mode_fault(void **state)
     wr16(f, SPI2_BASE + SPI_CR1, 0x0344); /* SR was read with MODF set: this write clears it */
     assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & SPI_SR_MODF, 0);
     wr16(f, SPI2_BASE + SPI_DR, 0x42);
+    run_until(&f->sim, f->sim.clock.now + FRAME_DIV2);
     assert_int_equal(slave.count, 1);
+}
+
+/*
+ * RM0008 25.3.3: a frame written while another shifts waits in the TX buffer
+ * (TXE = 0) and follows with no gap, BSY staying set; the frame time follows
+ * BR, DFF and PCLK.
+ */
+static void test_spi_frames_take_their_bit_times(void **state)
+{
+    struct fixture *f = *state;
+    struct stm32_spi spi;
+    struct spi_bus bus;
+    struct fake_slave slave = {.scripted = true, .next_miso = 0x30};
+    spi_map(f, &spi, &bus, &slave);
+
+    wr16(f, SPI2_BASE + SPI_CR1, 0x034C); /* /4 (BR = 1): 64 ticks a frame */
+    uint64_t t0 = f->sim.clock.now;
+    wr16(f, SPI2_BASE + SPI_DR, 0x11);
+    wr16(f, SPI2_BASE + SPI_DR, 0x22);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_BSY); /* TX buffer full */
+    run_until(&f->sim, t0 + 2 * FRAME_DIV2 - 1);
+    assert_int_equal(slave.count, 0);
+    run_until(&f->sim, t0 + 2 * FRAME_DIV2);
+    assert_int_equal(slave.count, 1);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_BSY | SPI_SR_TXE | SPI_SR_RXNE);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_DR), 0x30);
+    run_until(&f->sim, t0 + 4 * FRAME_DIV2 - 1);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_BSY | SPI_SR_TXE);
+    run_until(&f->sim, t0 + 4 * FRAME_DIV2);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR), SPI_SR_TXE | SPI_SR_RXNE);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_DR), 0x31);
+    assert_int_equal(slave.mosi[1], 0x22);
+
+    /* 16-bit frames at /2 on an 8 MHz PCLK (before SystemInit): 32 PCLK cycles = 288 ticks */
+    stm32_spi_set_clock(&spi, 8000000u);
+    wr16(f, SPI2_BASE + SPI_CR1, 0x0344 | SPI_CR1_DFF);
+    t0 = f->sim.clock.now;
+    wr16(f, SPI2_BASE + SPI_DR, 0x1234);
+    run_until(&f->sim, t0 + 287);
+    assert_int_equal(slave.count, 2);
+    run_until(&f->sim, t0 + 288);
+    assert_int_equal(slave.count, 4);
+    assert_int_equal(slave.mosi[2], 0x12);
+    assert_int_equal(slave.mosi[3], 0x34);
 }
 
 /* ---- DMA ----------------------------------------------------------------- */
@@ -522,7 +584,14 @@ static void dma_rig_init(struct fixture *f, struct dma_rig *r)
     r->dma.irq[4] = line_to(probe_in, &r->ch5_irq, 15);
 }
 
-static void test_dma_spi2_full_duplex_completes_both_before_ch5_irq(void **state)
+/*
+ * The CC3000 transfer: channel 4 (RX) and 5 (TX) move one byte per SPI
+ * request, so per frame. Channel 5 completes when its last byte enters the TX
+ * buffer, two frames before channel 4 has the last answer; the CC3000 driver's
+ * channel 5 handler returns without clearing TCIF5 until TCIF4 is set too, and
+ * the level-sensitive line takes it again.
+ */
+static void test_dma_spi2_full_duplex_paced_by_frames(void **state)
 {
     struct fixture *f = *state;
     struct dma_rig r;
@@ -546,7 +615,24 @@ static void test_dma_spi2_full_duplex_completes_both_before_ch5_irq(void **state
     wr(f, DMA1_BASE + DMA_CCR(5), 0x3092);
     wr(f, DMA1_BASE + DMA_CCR(4), 0x3081);
     assert_int_equal(r.slave.count, 0);
-    wr(f, DMA1_BASE + DMA_CCR(5), 0x3093);
+    uint64_t t0 = f->sim.clock.now;
+    wr(f, DMA1_BASE + DMA_CCR(5), 0x3093); /* BR = 1 (/4): 64 ticks a byte */
+
+    /* one byte in the shift register, one in the TX buffer */
+    assert_int_equal(r.slave.count, 0);
+    assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(5)), n - 2);
+    assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(4)), n);
+    run_until(&f->sim, t0 + 5 * 2 * FRAME_DIV2);
+    assert_int_equal(r.slave.count, 5);
+    assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(5)), n - 7);
+    assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(4)), n - 5);
+    run_until(&f->sim, t0 + (n - 2) * 2 * FRAME_DIV2);
+    assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(5)), 0);
+    assert_int_equal(r.ch5_irq.rises, 1);
+    assert_int_equal(r.isr_at_ch5_irq & (DMA_ISR_TCIF(4) | DMA_ISR_TCIF(5)), DMA_ISR_TCIF(5));
+    assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(4)), 2);
+    assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & SPI_SR_BSY, SPI_SR_BSY);
+    run_until(&f->sim, t0 + n * 2 * FRAME_DIV2);
 
     assert_int_equal(r.slave.count, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -557,7 +643,8 @@ static void test_dma_spi2_full_duplex_completes_both_before_ch5_irq(void **state
     assert_int_equal(rd(f, DMA1_BASE + DMA_CNDTR(5)), 0);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & (SPI_SR_OVR | SPI_SR_RXNE | SPI_SR_BSY), 0);
     assert_int_equal(r.ch5_irq.rises, 1);
-    assert_int_equal(r.isr_at_ch5_irq & (DMA_ISR_TCIF(4) | DMA_ISR_TCIF(5)),
+    assert_true(r.ch5_irq.level);
+    assert_int_equal(rd(f, DMA1_BASE + DMA_ISR) & (DMA_ISR_TCIF(4) | DMA_ISR_TCIF(5)),
                      DMA_ISR_TCIF(4) | DMA_ISR_TCIF(5));
 
     /* SPI_DMA_IntHandler: clear TCIF4|TCIF5 (0x00022000); the line drops. */
@@ -579,6 +666,7 @@ static void test_dma_idle_channels_leave_polled_spi_alone(void **state)
     wr16(f, SPI2_BASE + SPI_CR1, 0x0344);
     wr16(f, SPI2_BASE + SPI_CR2, SPI_CR2_RXDMAEN | SPI_CR2_TXDMAEN);
     wr16(f, SPI2_BASE + SPI_DR, 0x05);
+    run_until(&f->sim, f->sim.clock.now + FRAME_DIV2);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_SR) & SPI_SR_RXNE, SPI_SR_RXNE);
     assert_int_equal(rd16(f, SPI2_BASE + SPI_DR), 0x05 ^ 0xA5);
     assert_int_equal(r.slave.count, 1);
@@ -903,7 +991,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spi_overrun_keeps_unread_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spi_nss_low_in_master_mode_is_a_mode_fault, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_dma_spi2_full_duplex_completes_both_before_ch5_irq,
+        cmocka_unit_test_setup_teardown(test_spi_frames_take_their_bit_times, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dma_spi2_full_duplex_paced_by_frames,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_dma_idle_channels_leave_polled_spi_alone, setup,
                                         teardown),
