@@ -11,6 +11,7 @@
  * Unicorn 2.0.1).
  */
 #include "machine.h"
+#include "debug.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -462,6 +463,13 @@ static void loop_watch_stop(struct machine *m)
     m->recording = false;
 }
 
+/* The debugger halts the core: a loop being proven idle is given up (its frozen time sources thaw). */
+void cpu_cancel_loop_watch(struct machine *m)
+{
+    if (!m->probing && !m->search_restart)
+        loop_watch_stop(m);
+}
+
 /* Skip to `until` (<= the next event) and replay the refresh writes the skipped passes would have made. */
 static void loop_skip_to(struct machine *m, uint64_t until)
 {
@@ -908,7 +916,7 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
             wr(m, UC_ARM_REG_PC, addr | 1u); /* run this block again, translated with the hook */
             return;
         }
-        if (m->probe_wanted) {
+        if (m->probe_wanted && !debug_no_loop_skip(m)) {
             /*
              * The first Thread-mode block after an exception return starts at
              * the interrupted instruction, an address the loop never branches
@@ -967,6 +975,12 @@ __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_
         uncharge_block(m); /* the block does not run now */
         return;
     }
+    if (unlikely(m->debug) && debug_stop_before_block(m, addr)) {
+        uncharge_block(m); /* halted for the debugger before this block (a step's end, a watchpoint, Ctrl-C) */
+        m->stop_reason = STOP_REQUESTED;
+        uc_emu_stop(m->uc);
+        return;
+    }
     /*
      * SEV is a NOP to Unicorn: the event register is set when a block with a
      * SEV starts. A WFE ends its block, so a later WFE still sees it in order.
@@ -981,7 +995,7 @@ __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_
     block_slow_path_inner(m, addr, b);
     /* speculation, and a busy flash (the next block may be fetched from it), look at every block */
     if (m->recording || m->probing || m->search_restart || m->sim.time_frozen ||
-        m->sim.fetch_stall_until > m->sim.clock.now)
+        m->sim.fetch_stall_until > m->sim.clock.now || (m->debug && debug_every_block(m)))
         m->sim.attention = true;
     m->prev_block = addr;
 }
@@ -1041,6 +1055,11 @@ static void breakpoint(struct machine *m, uint32_t pc)
             uc_emu_stop(m->uc); /* never also write PC: that would lose the stop */
         else
             wr(m, UC_ARM_REG_PC, (pc + 2) | 1u);
+        return;
+    }
+    if (m->debug && debug_bkpt(m, pc)) {
+        m->stop_reason = STOP_REQUESTED;
+        uc_emu_stop(m->uc); /* halted at the BKPT, which runs again on resume, as on the chip */
         return;
     }
     /* No debugger: BKPT escalates to HardFault with HFSR.DEBUGEVT. */
@@ -1502,6 +1521,8 @@ int cpu_run_slice(struct machine *m)
             machine_enter_sleep(m);
             return 0;
         }
+        if (m->debug && debug_slice_stopped(m, pc))
+            return 0; /* a breakpoint's or a step's exit */
         if (current_block(m) == NULL && pc != 0) /* a PC write re-entered before any block ran */
             return 0;
         sim_log(&m->sim, LOG_ERROR, "CPU stopped for no known reason at pc 0x%08x", pc);

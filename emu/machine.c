@@ -8,6 +8,7 @@
  * the same at any --speed.
  */
 #include "machine.h"
+#include "debug.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -376,6 +377,8 @@ int machine_run(struct machine *m, uint64_t run_for)
         machine_run_services(m);
         if (m->run_ended)
             break;
+        if (m->debug && debug_hold(m))
+            continue; /* halted for the debugger: time stands still */
         if (sim->reset_requested) {
             machine_reset(m, sim->reset_cause);
             continue;

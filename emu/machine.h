@@ -84,6 +84,8 @@ struct hole {
 #define MAX_PATH 256
 #define SYSMEM_MAP_SIZE 0xC00u /* system memory (2 KiB) + option bytes (1 KiB page) */
 
+struct debug;
+
 struct machine_stats {
     uint64_t exceptions;
     uint64_t tail_chains;
@@ -227,6 +229,8 @@ struct machine {
     void *board;
     void *host; /* the front end's context for on_pace and wait_for_input */
 
+    struct debug *debug; /* a debugger (emu/debug.h, --gdb), or NULL */
+
     struct machine_stats stats;
     uint64_t itrace_from; /* SPARK_EMU_ITRACE: instruction log from this cycle */
 };
@@ -309,6 +313,7 @@ static inline void cpu_flush_pending_stores(struct machine *m)
         cpu_flush_pending_stores_now(m);
 }
 int cpu_run_slice(struct machine *m); /* one uc_emu_start and its aftermath; < 0 = fatal */
+void cpu_cancel_loop_watch(struct machine *m); /* the debugger halts: stop proving a loop idle */
 
 /* exception.c */
 void ExceptionEntry(struct machine *m, int exc, uint32_t return_address); /* PushStack + ExceptionTaken */

@@ -51,6 +51,7 @@ static const struct host_adapter *const adapters[] = {
     &host_net,        /* --net, --cloud: the CC3000's sockets on host sockets */
     &host_serial,     /* --serial: the firmware's USB CDC serial port on a pty, stdio or a file */
     &host_usb_cmd,    /* --usb-host-cmd: dfu-util, lsusb, particle against the USB device */
+    &host_gdb,        /* --gdb: a debugger halts, steps and inspects the core (docs/gdb.md) */
 };
 
 int main(int argc, char **argv)

@@ -34,6 +34,8 @@ enum {
     OPT_USB_HOST_CMD,
     OPT_USB,
     OPT_USBIP,
+    OPT_GDB,
+    OPT_GDB_WAIT,
     OPT_SERIAL,
     OPT_CLOUD,
     OPT_NET,
@@ -65,6 +67,8 @@ static const struct option long_options[] = {
     {"usb-host-cmd", required_argument, NULL, OPT_USB_HOST_CMD},
     {"usb", required_argument, NULL, OPT_USB},
     {"usbip", optional_argument, NULL, OPT_USBIP},
+    {"gdb", optional_argument, NULL, OPT_GDB},
+    {"gdb-wait", no_argument, NULL, OPT_GDB_WAIT},
     {"serial", required_argument, NULL, OPT_SERIAL},
     {"cloud", required_argument, NULL, OPT_CLOUD},
     {"net", required_argument, NULL, OPT_NET},
@@ -127,6 +131,11 @@ void options_usage(FILE *f)
         "  --net none|cloud|host    what may leave the machine: nothing (connects fail as on a\n"
         "                           network without an uplink), only the cloud connection, or\n"
         "                           everything (default: cloud with --cloud, else none)\n"
+        "\n"
+        "Debugging (docs/gdb.md):\n"
+        "  --gdb [ADDR:]PORT        serve the GDB remote protocol (default 127.0.0.1:3333; port 0\n"
+        "                           picks one): gdb-multiarch -ex 'target extended-remote :3333'\n"
+        "  --gdb-wait               halt at the reset vector until the debugger continues\n"
         "\n"
         "Output:\n"
         "  --trace FILE             JSON Lines trace of LED, reset, button, fault, CC3000 and\n"
@@ -335,6 +344,13 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
                 optarg = argv[optind++];
             o->usbip = optarg ? optarg : "127.0.0.1:3240";
             break;
+        case OPT_GDB:
+            /* like --usbip: "--gdb", "--gdb=PORT" and "--gdb [ADDR:]PORT" */
+            if (!optarg && optind < argc && argv[optind][0] != '-')
+                optarg = argv[optind++];
+            o->gdb = optarg ? optarg : "127.0.0.1:3333";
+            break;
+        case OPT_GDB_WAIT: o->gdb_wait = true; break;
         case OPT_CLOUD: o->cloud = optarg; break;
         case OPT_NET:
             if (strcmp(optarg, "none") == 0) {
@@ -413,6 +429,10 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s' (images are given with --load, --bootloader "
                               "or --firmware; see --help)", argv[optind]);
+        return -1;
+    }
+    if (o->gdb_wait && !o->gdb) {
+        snprintf(err, errlen, "--gdb-wait needs --gdb (it waits for a debugger to continue)");
         return -1;
     }
     return 0;

@@ -70,6 +70,8 @@ struct options {
     int nusb_host_cmds;
     bool usb_umockdev;      /* --usb umockdev: serve to other shells */
     const char *usbip;      /* --usbip [ADDR:]PORT, or NULL */
+    const char *gdb;        /* --gdb [ADDR:]PORT: the GDB remote protocol server, or NULL */
+    bool gdb_wait;          /* --gdb-wait: halted at the reset vector until the debugger continues */
     enum serial_kind serial;
     const char *serial_file;
     const char *cloud;      /* --cloud HOST:PORT: where the Core's cloud connection goes, or NULL */

@@ -58,6 +58,7 @@ extern const struct host_adapter host_usbip;      /* --usbip [ADDR:]PORT */
 extern const struct host_adapter host_net;        /* --net, --cloud: the CC3000's sockets on host sockets */
 extern const struct host_adapter host_script;     /* --script FILE: a scenario's steps and expectations */
 extern const struct host_adapter host_vcd;        /* --vcd FILE: the pins as a Value Change Dump */
+extern const struct host_adapter host_gdb;        /* --gdb [ADDR:]PORT: the GDB remote protocol (docs/gdb.md) */
 
 /* A message to the emulator thread: runs there with the machine stopped between two blocks. */
 typedef void (*host_message_fn)(struct host *h, void *arg);
