@@ -136,9 +136,11 @@ void cpu_invalidate(struct machine *m, uint32_t addr, uint32_t len)
 /* ---- stores into read-only memory (flash, system memory) ---------------- */
 
 /*
- * Unicorn lets a handled WRITE_PROT store land in the host buffer. We record
- * the old bytes here, and flush_pending_stores() puts them back and hands
- * flash stores to the flash interface, which applies the NOR programming rules.
+ * A store to flash or system memory: recorded here, and handed to the flash
+ * interface (which applies the NOR programming rules) by
+ * flush_pending_stores(). The regions are read-only to QEMU (cpu_init), so
+ * the store itself is discarded; the old bytes are still kept and put back,
+ * in case a Unicorn build lets a handled store land in the buffer.
  */
 static bool hook_write_prot(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
                             int64_t value, void *user)
@@ -1263,7 +1265,18 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
     if ((e = uc_mem_map_ptr(m->uc, FLASH_BASE, FLASH_SIZE, ro, m->flash)) != UC_ERR_OK ||
         (e = uc_mem_map_ptr(m->uc, 0, FLASH_SIZE, ro, m->flash)) != UC_ERR_OK ||
         (e = uc_mem_map_ptr(m->uc, SRAM_BASE, SRAM_SIZE, UC_PROT_ALL, m->sram)) != UC_ERR_OK ||
-        (e = uc_mem_map_ptr(m->uc, SYSMEM_BASE, SYSMEM_MAP_SIZE, ro, m->sysmem)) != UC_ERR_OK) {
+        (e = uc_mem_map_ptr(m->uc, SYSMEM_BASE, SYSMEM_MAP_SIZE, ro, m->sysmem)) != UC_ERR_OK ||
+        /*
+         * uc_mem_map_ptr leaves QEMU's region writable whatever the perms say:
+         * a store then lands in the buffer (the flash image file), and Unicorn
+         * 2.1, which tracks dirty pages, calls the WRITE_PROT hook only for the
+         * first store to a page. uc_mem_protect marks the region read-only, so
+         * every store takes the slow path, reaches hook_write_prot and is
+         * discarded, on 2.0.1 and 2.1 alike; only the flash interface writes.
+         */
+        (e = uc_mem_protect(m->uc, FLASH_BASE, FLASH_SIZE, ro)) != UC_ERR_OK ||
+        (e = uc_mem_protect(m->uc, 0, FLASH_SIZE, ro)) != UC_ERR_OK ||
+        (e = uc_mem_protect(m->uc, SYSMEM_BASE, SYSMEM_MAP_SIZE, ro)) != UC_ERR_OK) {
         snprintf(err, errlen, "cannot map memory: %s", uc_strerror(e));
         return -1;
     }
