@@ -129,3 +129,23 @@ void clock_free(struct clock *c)
     c->count = c->capacity = 0;
     c->deadline = UINT64_MAX;
 }
+
+void clock_clear(struct clock *c)
+{
+    for (int i = 0; i < c->count; i++)
+        c->heap[i]->heap_index = -1;
+    c->count = 0;
+    c->deadline = UINT64_MAX;
+}
+
+void event_restore(struct sim *sim, struct event *e, uint64_t when, uint64_t seq)
+{
+    struct clock *c = &sim->clock;
+    uint64_t next = c->seq;
+    event_schedule(sim, e, when);
+    e->seq = seq; /* the heap is keyed by (when, seq): place it again under its own number */
+    heap_sift_up(c, e->heap_index);
+    heap_sift_down(c, e->heap_index);
+    c->seq = next;
+    clock_update_deadline(c);
+}

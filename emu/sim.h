@@ -60,6 +60,9 @@ static inline bool event_pending(const struct event *e) { return e->heap_index >
 /* Fire every event whose time has come (when <= now), in order. */
 void clock_run_due(struct sim *sim);
 void clock_free(struct clock *c);
+/* Snapshots (emu/snapshot.c): unschedule every event; queue `e` with a saved time and sequence number. */
+void clock_clear(struct clock *c);
+void event_restore(struct sim *sim, struct event *e, uint64_t when, uint64_t seq);
 
 /* ---- the core clock (HCLK) --------------------------------------------- */
 
