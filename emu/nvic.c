@@ -10,6 +10,7 @@
  * value from the current time.
  */
 #include "nvic.h"
+#include "snapshot.h"
 
 #include <string.h>
 
@@ -745,3 +746,41 @@ const struct mmio_ops nvic_dwt_mmio = {
     .read = dwt_read,
     .write = dwt_write,
 };
+
+/* ---- snapshot (snapshot.h): NVIC, SCB, SysTick, DWT, CoreDebug ---------- */
+
+static void nvic_fields(struct nvic *d, struct snap_io *io)
+{
+    snap_io_u64(io, &d->enabled);
+    snap_io_u64(io, &d->pending);
+    snap_io_u64(io, &d->active);
+    snap_io_u64(io, &d->level);
+    snap_io_bytes(io, d->priority, sizeof d->priority);
+    snap_io_u32(io, &d->vtor);
+    snap_io_u32(io, &d->prigroup);
+    snap_io_u32(io, &d->scr);
+    snap_io_u32(io, &d->ccr);
+    snap_io_bool(io, &d->event);
+    snap_io_u32(io, &d->cfsr);
+    snap_io_u32(io, &d->hfsr);
+    snap_io_u32(io, &d->dfsr);
+    snap_io_u32(io, &d->mmfar);
+    snap_io_u32(io, &d->bfar);
+    snap_io_u32(io, &d->afsr);
+    snap_io_u32(io, &d->syst_csr);
+    snap_io_u32(io, &d->syst_rvr);
+    snap_io_u64(io, &d->syst_epoch);
+    snap_io_u64(io, &d->syst_next);
+    snap_io_bool(io, &d->syst_countflag);
+    snap_io_bool(io, &d->syst_running);
+    snap_io_u32(io, &d->syst_stopped_value);
+    snap_io_bool(io, &d->syst_paused);
+    snap_io_event(io, &d->syst_event);
+    snap_io_u32(io, &d->dwt_ctrl);
+    snap_io_u32(io, &d->cyccnt_base);
+    snap_io_u64(io, &d->cyccnt_epoch);
+    snap_io_u32(io, &d->demcr);
+    snap_io_int(io, &d->ipsr);
+}
+
+SNAP_DEFINE_PAIR(nvic, struct nvic, nvic_fields)

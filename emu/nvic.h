@@ -181,4 +181,10 @@ void nvic_systick_pause(struct nvic *nvic, bool paused);
 /* HCLK changed (sim_set_hclk): move the next SysTick wrap to its new time. */
 void nvic_hclk_changed(struct nvic *nvic);
 
+/* Snapshots (snapshot.h): the NVIC's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void nvic_save(const struct nvic *d, struct snap_writer *w);
+void nvic_load(struct nvic *d, struct snap_reader *r);
+
 #endif

@@ -14,7 +14,8 @@
  * file (boards/spark_core.c) do all the wiring.
  *
  * `struct periph` is the registration record the machine keeps so that it can
- * reset every block in order and list them.
+ * reset every block in order and list them, and save and load each one's
+ * state in a snapshot (xxx_save/xxx_load, emu/snapshot.h).
  */
 #ifndef EMU_PERIPH_H
 #define EMU_PERIPH_H
@@ -22,10 +23,15 @@
 #include "bus.h"
 #include "sim.h"
 
+struct snap_writer;
+struct snap_reader;
 struct periph {
     const char *name;
     void *dev;
     void (*reset)(void *dev, enum reset_cause cause);
+    /* the block's state in a snapshot (emu/snapshot.h), its own section named `name`; NULL: stateless */
+    void (*save)(const void *dev, struct snap_writer *w);
+    void (*load)(void *dev, struct snap_reader *r);
 };
 
 /*

@@ -7,6 +7,8 @@
  */
 #include "button.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 static uint64_t press_next_edge(const struct button_press *p)
@@ -81,6 +83,16 @@ int button_schedule_press(struct button *b, uint64_t start_cycles, uint64_t hold
     return 0;
 }
 
+void button_drop_pending(struct button *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->script_count; i++)
+        if (b->script[i].started)
+            b->script[n++] = b->script[i];
+    b->script_count = n;
+    schedule_next(b);
+}
+
 void button_init(struct button *b, struct sim *sim, const char *name)
 {
     memset(b, 0, sizeof *b);
@@ -94,3 +106,22 @@ void button_reset(struct button *b, enum reset_cause cause)
     (void)cause;
     line_set(&b->out, !b->pressed);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void button_fields(struct button *d, struct snap_io *io)
+{
+    snap_io_bool(io, &d->pressed);
+    snap_io_int(io, &d->script_count);
+    if (!snap_io_check(io, d->script_count >= 0 && d->script_count <= BUTTON_MAX_SCHEDULED,
+                       "more scheduled presses than a button keeps"))
+        return;
+    for (int i = 0; i < d->script_count; i++) {
+        snap_io_u64(io, &d->script[i].start);
+        snap_io_u64(io, &d->script[i].end);
+        snap_io_bool(io, &d->script[i].started);
+    }
+    snap_io_event(io, &d->next);
+}
+
+SNAP_DEFINE_PAIR(button, struct button, button_fields)

@@ -35,6 +35,8 @@ struct button {
 void button_init(struct button *b, struct sim *sim, const char *name);
 /* Re-drive the pin (the GPIO may have reset); the button itself keeps its state. */
 void button_reset(struct button *b, enum reset_cause cause);
+/* Forget the scripted presses that have not started (a loaded snapshot takes the new run's). */
+void button_drop_pending(struct button *b);
 /* Press or release now; a change drives `out` and writes a "button" trace record. */
 void button_set(struct button *b, bool pressed);
 /*
@@ -43,5 +45,11 @@ void button_set(struct button *b, bool pressed);
  * already scheduled, or BUTTON_MAX_SCHEDULED presses are waiting.
  */
 int button_schedule_press(struct button *b, uint64_t start_cycles, uint64_t hold_cycles);
+
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void button_save(const struct button *d, struct snap_writer *w);
+void button_load(struct button *d, struct snap_reader *r);
 
 #endif

@@ -24,6 +24,8 @@
  */
 #include "cc3000.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define HCI_CMND_HEADER_SIZE 4   /* type, opcode (2), argument length */
@@ -896,6 +898,24 @@ static void close_wait_check(struct cc3000 *dev)
     }
 }
 
+void cc3000_sockets_lost(struct cc3000 *dev)
+{
+    for (int sd = 0; sd < CC3000_MAX_SOCKETS; sd++) {
+        struct cc3000_socket *s = &dev->sockets[sd];
+        if (!s->open || s->handle < 0)
+            continue;
+        s->handle = -1;
+        if (!s->connected || s->close_wait_sent)
+            continue;
+        s->close_wait_sent = true;
+        cloud_closed(dev, s, "snapshot");
+        uint8_t params[4];
+        put_le32(params, (uint32_t)sd);
+        queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT, STATUS_OK, params,
+                    sizeof params);
+    }
+}
+
 void cc3000_net_changed(struct cc3000 *dev)
 {
     if (!dev->net || !dev->booted)
@@ -1292,3 +1312,75 @@ void cc3000_reset(struct cc3000 *dev, enum reset_cause cause)
     /* Tell the pin our level even if it did not change: the GPIO may have reset too. */
     line_set(&dev->irq, true);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void cc3000_fields(struct cc3000 *d, struct snap_io *io)
+{
+    for (int i = 0; i < CC3000_NVMEM_FILES; i++) {
+        snap_io_u16(io, &d->nvmem[i].size);
+        snap_io_bytes(io, d->nvmem[i].data, sizeof d->nvmem[i].data);
+    }
+    snap_io_int(io, &d->profiles); /* --wifi-profiles is the snapshot's */
+    snap_io_bytes(io, d->mac, sizeof d->mac);
+    snap_io_bool(io, &d->enabled);
+    snap_io_bool(io, &d->booted);
+    snap_io_bool(io, &d->boot_ready);
+    snap_io_bool(io, &d->irq_low);
+    snap_io_bool(io, &d->selected);
+    snap_io_u64(io, &d->irq_quiet_until);
+    snap_io_event(io, &d->boot_event);
+    snap_io_event(io, &d->irq_event);
+    snap_io_event(io, &d->write_ready_event);
+    int xfer = (int)d->xfer;
+    snap_io_int(io, &xfer);
+    snap_io_check(io, xfer >= CC3000_XFER_NONE && xfer <= CC3000_XFER_OTHER, "unknown transfer");
+    d->xfer = (enum cc3000_transfer)xfer;
+    snap_io_u32(io, &d->xfer_count);
+    snap_io_u16(io, &d->read_len);
+    snap_io_u32(io, &d->rx_len);
+    if (!snap_io_check(io, d->rx_len <= sizeof d->rx, "a transfer longer than its buffer"))
+        return;
+    snap_io_bytes(io, d->rx, d->rx_len);
+    snap_io_int(io, &d->queue_count);
+    if (!snap_io_check(io, d->queue_count >= 0 && d->queue_count <= CC3000_QUEUE_LEN, "too many queued packets"))
+        return;
+    for (int i = 0; i < d->queue_count; i++) {
+        struct cc3000_packet *p = &d->queue[i];
+        snap_io_u64(io, &p->ready_at);
+        snap_io_u16(io, &p->len);
+        if (!snap_io_check(io, p->len <= CC3000_PACKET_MAX, "a packet longer than the CC3000's"))
+            return;
+        snap_io_bytes(io, p->data, p->len);
+    }
+    snap_io_u64(io, &d->connected_at);
+    snap_io_u64(io, &d->dhcp_at);
+    for (int i = 0; i < CC3000_MAX_SOCKETS; i++) {
+        struct cc3000_socket *s = &d->sockets[i];
+        snap_io_bool(io, &s->open);
+        snap_io_bool(io, &s->udp);
+        snap_io_bool(io, &s->cloud);
+        snap_io_int(io, &s->handle);
+        snap_io_bool(io, &s->connected);
+        snap_io_bool(io, &s->close_wait_sent);
+        snap_io_u64(io, &s->lone_byte_since);
+        snap_io_u64(io, &s->sent);
+        snap_io_u64(io, &s->received);
+        snap_io_bool(io, &s->handshake_traced);
+        snap_io_bool(io, &s->hello_sent);
+        snap_io_bool(io, &s->online);
+        snap_io_bool(io, &s->closed_traced);
+    }
+    int wait = (int)d->wait;
+    snap_io_int(io, &wait);
+    snap_io_check(io, wait >= CC3000_WAIT_NONE && wait <= CC3000_WAIT_RESOLVE, "unknown blocking request");
+    d->wait = wait;
+    snap_io_int(io, &d->wait_sd);
+    SNAP_IO_U32S(io, d->select_masks);
+    snap_io_u32(io, &d->select_nfds);
+    snap_io_u64(io, &d->wait_deadline);
+    snap_io_bytes(io, d->resolve_name, sizeof d->resolve_name);
+    snap_io_event(io, &d->wait_event);
+}
+
+SNAP_DEFINE_PAIR(cc3000, struct cc3000, cc3000_fields)

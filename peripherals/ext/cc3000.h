@@ -235,6 +235,11 @@ void cc3000_init(struct cc3000 *dev, struct sim *sim, int wifi_profiles);
  * falls); NVMEM and the stored profiles are kept.
  */
 void cc3000_reset(struct cc3000 *dev, enum reset_cause cause);
+/*
+ * After a snapshot is loaded: the host sockets behind open sockets are gone.
+ * Each one is reported to the firmware as closed by its peer (0x8800).
+ */
+void cc3000_sockets_lost(struct cc3000 *dev);
 /* Replace the MAC (NVMEM file 6) by 08:00:28 (TI's OUI) + 3 bytes mixed from seed. */
 void cc3000_set_mac_seed(struct cc3000 *dev, uint32_t seed);
 /* Line handler for WLAN_EN (PB8): high = powered. */
@@ -246,5 +251,11 @@ void cc3000_set_net(struct cc3000 *dev, const struct cc3000_net *net, void *ctx)
 void cc3000_net_changed(struct cc3000 *dev);
 
 extern const struct spi_slave_ops cc3000_spi_ops;
+
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void cc3000_save(const struct cc3000 *d, struct snap_writer *w);
+void cc3000_load(struct cc3000 *d, struct snap_reader *r);
 
 #endif

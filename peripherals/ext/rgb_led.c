@@ -7,6 +7,8 @@
  */
 #include "rgb_led.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define BRIGHTNESS_MAX 255u
@@ -80,3 +82,15 @@ void rgb_led_reset(struct rgb_led *led, enum reset_cause cause)
     static const uint8_t off[3] = {0, 0, 0};
     report(led, off);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void rgb_led_fields(struct rgb_led *d, struct snap_io *io)
+{
+    SNAP_IO_BOOLS(io, d->driven);
+    SNAP_IO_U32S(io, d->high_q16);
+    snap_io_bytes(io, d->shown, sizeof d->shown);
+    snap_io_event(io, &d->report);
+}
+
+SNAP_DEFINE_PAIR(rgb_led, struct rgb_led, rgb_led_fields)

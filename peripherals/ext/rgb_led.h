@@ -47,4 +47,10 @@ void rgb_led_get(const struct rgb_led *led, uint8_t rgb[3]);
 /* Called with every reported colour change (the window uses it); NULL to stop. */
 void rgb_led_set_observer(struct rgb_led *led, rgb_led_observer_fn fn, void *opaque);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void rgb_led_save(const struct rgb_led *d, struct snap_writer *w);
+void rgb_led_load(struct rgb_led *d, struct snap_reader *r);
+
 #endif

@@ -14,6 +14,8 @@
  */
 #include "sst25vf016b.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define ADDR_BYTES 3
@@ -390,3 +392,34 @@ void sst25_reset(struct sst25 *dev, enum reset_cause cause)
     dev->ewsr_enabled = false;
     dev->ebsy = false;
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void sst25_fields(struct sst25 *d, struct snap_io *io)
+{
+    /* the 2 MiB array itself is the snapshot's EXTFLASH section, written last */
+    snap_io_u8(io, &d->status);
+    snap_io_bool(io, &d->ewsr_enabled);
+    snap_io_bool(io, &d->ebsy);
+    snap_io_bool(io, &d->wp_low);
+    snap_io_bool(io, &d->selected);
+    snap_io_u8(io, &d->opcode);
+    snap_io_bool(io, &d->ignored);
+    snap_io_u32(io, &d->count);
+    snap_io_u32(io, &d->addr);
+    snap_io_bytes(io, d->data, sizeof d->data);
+    snap_io_bool(io, &d->ewsr_was_enabled);
+    snap_io_u32(io, &d->aai_addr);
+    snap_io_u32(io, &d->aai_run_addr);
+    snap_io_u32(io, &d->aai_run_len);
+    int op = (int)d->busy_op;
+    snap_io_int(io, &op);
+    snap_io_check(io, op >= SST25_IDLE && op <= SST25_BUSY_ERASE, "unknown busy operation");
+    d->busy_op = (enum sst25_busy_op)op;
+    snap_io_u32(io, &d->busy_addr);
+    snap_io_u32(io, &d->busy_len);
+    snap_io_bytes(io, d->busy_data, sizeof d->busy_data);
+    snap_io_event(io, &d->busy_done);
+}
+
+SNAP_DEFINE_PAIR(sst25, struct sst25, sst25_fields)

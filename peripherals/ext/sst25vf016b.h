@@ -117,4 +117,10 @@ uint8_t sst25_status(struct sst25 *dev);
 
 extern const struct spi_slave_ops sst25_spi_ops;
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void sst25_save(const struct sst25 *d, struct snap_writer *w);
+void sst25_load(struct sst25 *d, struct snap_reader *r);
+
 #endif

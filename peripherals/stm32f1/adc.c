@@ -24,6 +24,8 @@
  */
 #include "adc.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define ADC_CR1_MASK 0x00CFFFFFu
@@ -623,3 +625,40 @@ void stm32_adc_init(struct stm32_adc *adc, struct sim *sim, const char *name)
     event_init(&adc->rstcal_ev, adc_rstcal_done, adc, name);
     stm32_adc_reset(adc, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void adc_fields(struct stm32_adc *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->adcclk_hz);
+    SNAP_IO_U32S(io, d->input_mv); /* the analog inputs (--analog) are the snapshot's */
+    snap_io_u32(io, &d->sr);
+    snap_io_u32(io, &d->cr1);
+    snap_io_u32(io, &d->cr2);
+    snap_io_u32(io, &d->smpr1);
+    snap_io_u32(io, &d->smpr2);
+    SNAP_IO_U32S(io, d->jofr);
+    snap_io_u32(io, &d->htr);
+    snap_io_u32(io, &d->ltr);
+    snap_io_u32(io, &d->sqr1);
+    snap_io_u32(io, &d->sqr2);
+    snap_io_u32(io, &d->sqr3);
+    snap_io_u32(io, &d->jsqr);
+    SNAP_IO_U32S(io, d->jdr);
+    snap_io_u32(io, &d->dr);
+    snap_io_bool(io, &d->reg_running);
+    snap_io_u64(io, &d->reg_origin);
+    snap_io_u64(io, &d->reg_done);
+    snap_io_bool(io, &d->dma_pending);
+    snap_io_bool(io, &d->syncing);
+    snap_io_unsigned(io, &d->slave_rank);
+    snap_io_event(io, &d->reg_ev);
+    snap_io_bool(io, &d->inj_running);
+    snap_io_event(io, &d->inj_ev);
+    snap_io_event(io, &d->cal_ev);
+    snap_io_event(io, &d->rstcal_ev);
+    snap_io_bool(io, &d->irq_level);
+    snap_io_bool(io, &d->dma_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_adc, struct stm32_adc, adc_fields)

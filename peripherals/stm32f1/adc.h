@@ -141,4 +141,10 @@ void stm32_adc_set_clock(struct stm32_adc *adc, uint32_t adcclk_hz);
 /* The slave side of struct adc_dual_link (opaque = the slave ADC). */
 uint16_t stm32_adc_dual_slave_convert(void *opaque);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_adc_save(const struct stm32_adc *d, struct snap_writer *w);
+void stm32_adc_load(struct stm32_adc *d, struct snap_reader *r);
+
 #endif

@@ -9,6 +9,8 @@
  */
 #include "afio.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -128,3 +130,17 @@ void stm32_afio_init(struct stm32_afio *afio, struct sim *sim)
     afio->sim = sim;
     stm32_afio_reset(afio, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void afio_fields(struct stm32_afio *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->evcr);
+    snap_io_u32(io, &d->mapr);
+    SNAP_IO_U32S(io, d->exticr);
+    snap_io_u32(io, &d->swj_cfg);
+    SNAP_IO_U16S(io, d->port_level);
+    snap_io_u16(io, &d->exti_state);
+}
+
+SNAP_DEFINE_PAIR(stm32_afio, struct stm32_afio, afio_fields)

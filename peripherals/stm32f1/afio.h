@@ -78,4 +78,10 @@ void stm32_afio_reset_in(void *opaque, int n, bool level);
 uint32_t stm32_afio_mapr(const struct stm32_afio *afio);
 unsigned stm32_afio_swj_cfg(const struct stm32_afio *afio);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_afio_save(const struct stm32_afio *d, struct snap_writer *w);
+void stm32_afio_load(struct stm32_afio *d, struct snap_reader *r);
+
 #endif

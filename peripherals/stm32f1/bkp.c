@@ -9,6 +9,8 @@
  */
 #include "bkp.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -168,3 +170,20 @@ void stm32_bkp_init(struct stm32_bkp *bkp, struct sim *sim)
     bkp->sim = sim;
     stm32_bkp_reset(bkp, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void bkp_fields(struct stm32_bkp *d, struct snap_io *io)
+{
+    SNAP_IO_U16S(io, d->dr);
+    snap_io_u16(io, &d->rtccr);
+    snap_io_u16(io, &d->cr);
+    snap_io_u16(io, &d->csr);
+    snap_io_bool(io, &d->dbp);
+    snap_io_bool(io, &d->held_in_reset);
+    snap_io_bool(io, &d->tamper_pin);
+    snap_io_bool(io, &d->tamper_armed);
+    snap_io_bool(io, &d->irq_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_bkp_snapshot, struct stm32_bkp, bkp_fields)

@@ -72,4 +72,10 @@ void stm32_bkp_tamper_in(void *opaque, int n, bool level);
 void stm32_bkp_save(const struct stm32_bkp *bkp, uint16_t dr[STM32_BKP_DR_COUNT]);
 void stm32_bkp_load(struct stm32_bkp *bkp, const uint16_t dr[STM32_BKP_DR_COUNT]);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_bkp_snapshot_save(const struct stm32_bkp *d, struct snap_writer *w);
+void stm32_bkp_snapshot_load(struct stm32_bkp *d, struct snap_reader *r);
+
 #endif

@@ -7,6 +7,8 @@
  */
 #include "crc.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -77,3 +79,13 @@ void stm32_crc_init(struct stm32_crc *crc, struct sim *sim)
     crc->sim = sim;
     stm32_crc_reset(crc, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void crc_fields(struct stm32_crc *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->dr);
+    snap_io_u8(io, &d->idr);
+}
+
+SNAP_DEFINE_PAIR(stm32_crc, struct stm32_crc, crc_fields)

@@ -34,4 +34,10 @@ extern const struct mmio_ops stm32_crc_mmio;
 /* One step of the unit: the CRC after feeding `word` to a CRC of `crc`. */
 uint32_t stm32_crc_step(uint32_t crc, uint32_t word);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_crc_save(const struct stm32_crc *d, struct snap_writer *w);
+void stm32_crc_load(struct stm32_crc *d, struct snap_reader *r);
+
 #endif

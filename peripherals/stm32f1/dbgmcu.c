@@ -7,6 +7,8 @@
  */
 #include "dbgmcu.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -68,3 +70,15 @@ void stm32_dbgmcu_init(struct stm32_dbgmcu *dbg, struct sim *sim)
     dbg->idcode = DBGMCU_IDCODE_MD;
     stm32_dbgmcu_reset(dbg, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void dbgmcu_fields(struct stm32_dbgmcu *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->idcode);
+    snap_io_u32(io, &d->cr);
+    snap_io_bool(io, &d->reads_zero_without_debugger);
+    snap_io_bool(io, &d->debugger_attached);
+}
+
+SNAP_DEFINE_PAIR(stm32_dbgmcu, struct stm32_dbgmcu, dbgmcu_fields)

@@ -64,4 +64,10 @@ extern const struct mmio_ops stm32_dbgmcu_mmio;
 /* DBGMCU_CR, for the blocks' freeze-while-halted bits (a debugger stub asks). */
 uint32_t stm32_dbgmcu_cr(const struct stm32_dbgmcu *dbg);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_dbgmcu_save(const struct stm32_dbgmcu *d, struct snap_writer *w);
+void stm32_dbgmcu_load(struct stm32_dbgmcu *d, struct snap_reader *r);
+
 #endif

@@ -15,6 +15,8 @@
  */
 #include "dma.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define DMA_SIZE_MASK 3u
@@ -310,3 +312,28 @@ void stm32_dma_init(struct stm32_dma *dma, struct sim *sim, const char *name)
     event_init(&dma->resume, dma_resume, dma, name);
     stm32_dma_reset(dma, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void dma_fields(struct stm32_dma *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->isr);
+    for (int i = 0; i < DMA_CHANNELS; i++) {
+        struct stm32_dma_channel *c = &d->ch[i];
+        snap_io_u32(io, &c->ccr);
+        snap_io_u32(io, &c->cndtr);
+        snap_io_u32(io, &c->cpar);
+        snap_io_u32(io, &c->cmar);
+        snap_io_u32(io, &c->cndtr_reload);
+        snap_io_u32(io, &c->cur_par);
+        snap_io_u32(io, &c->cur_mar);
+        snap_io_u8(io, &c->request);
+    }
+    snap_io_bool(io, &d->servicing);
+    snap_io_event(io, &d->resume);
+    snap_io_u32(io, &d->dirty_lo);
+    snap_io_u32(io, &d->dirty_hi);
+    SNAP_IO_BOOLS(io, d->irq_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_dma, struct stm32_dma, dma_fields)

@@ -86,4 +86,10 @@ void stm32_dma_reset(void *dev, enum reset_cause cause);
 void stm32_dma_request_in(void *opaque, int n, bool level);
 extern const struct mmio_ops stm32_dma_mmio;
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_dma_save(const struct stm32_dma *d, struct snap_writer *w);
+void stm32_dma_load(struct stm32_dma *d, struct snap_reader *r);
+
 #endif

@@ -11,6 +11,8 @@
  */
 #include "exti.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -155,3 +157,19 @@ void stm32_exti_init(struct stm32_exti *exti, struct sim *sim)
     exti->sim = sim;
     stm32_exti_reset(exti, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void exti_fields(struct stm32_exti *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->imr);
+    snap_io_u32(io, &d->emr);
+    snap_io_u32(io, &d->rtsr);
+    snap_io_u32(io, &d->ftsr);
+    snap_io_u32(io, &d->swier);
+    snap_io_u32(io, &d->pr);
+    snap_io_u32(io, &d->input);
+    SNAP_IO_BOOLS(io, d->irq_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_exti, struct stm32_exti, exti_fields)

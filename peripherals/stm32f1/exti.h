@@ -70,4 +70,10 @@ void stm32_exti_line_in(void *opaque, int n, bool level);
 /* The NVIC interrupt number of an output group. */
 int stm32_exti_irq_number(enum stm32_exti_irq irq);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_exti_save(const struct stm32_exti *d, struct snap_writer *w);
+void stm32_exti_load(struct stm32_exti *d, struct snap_reader *r);
+
 #endif

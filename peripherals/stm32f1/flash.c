@@ -16,6 +16,8 @@
  */
 #include "flash.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -445,3 +447,23 @@ void stm32_flash_init(struct stm32_flash *f, struct sim *sim, struct bus *bus, u
     }
     stm32_flash_reset(f, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void flash_fields(struct stm32_flash *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->acr);
+    snap_io_u32(io, &d->sr);
+    snap_io_u32(io, &d->cr);
+    snap_io_u32(io, &d->ar);
+    snap_io_u32(io, &d->obr);
+    snap_io_u32(io, &d->wrpr);
+    snap_io_int(io, &d->key_step);
+    snap_io_int(io, &d->optkey_step);
+    snap_io_bool(io, &d->jammed);
+    snap_io_event(io, &d->busy);
+    snap_io_bool(io, &d->irq_level);
+    snap_io_bool(io, &d->iwdg_hw_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_flash, struct stm32_flash, flash_fields)

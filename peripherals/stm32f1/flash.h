@@ -156,4 +156,10 @@ void stm32_flash_set_option_bytes(struct stm32_flash *f, const uint8_t opt[STM32
 /* Whether page `page` (0..127) is protected against program/erase now. */
 bool stm32_flash_page_protected(const struct stm32_flash *f, unsigned page);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_flash_save(const struct stm32_flash *d, struct snap_writer *w);
+void stm32_flash_load(struct stm32_flash *d, struct snap_reader *r);
+
 #endif

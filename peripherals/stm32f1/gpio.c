@@ -9,6 +9,8 @@
  */
 #include "gpio.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -271,3 +273,24 @@ void stm32_gpio_init(struct stm32_gpio *gpio, struct sim *sim, const char *name)
     gpio->name = name ? name : "GPIO";
     stm32_gpio_reset(gpio, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void gpio_fields(struct stm32_gpio *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->crl);
+    snap_io_u32(io, &d->crh);
+    snap_io_u16(io, &d->odr);
+    snap_io_u16(io, &d->lck);
+    snap_io_bool(io, &d->lckk);
+    snap_io_int(io, &d->lock_step);
+    snap_io_u16(io, &d->lock_key);
+    snap_io_bool(io, &d->held_in_reset);
+    snap_io_u16(io, &d->ext_driven);
+    snap_io_u16(io, &d->ext_level);
+    snap_io_u16(io, &d->af_level);
+    snap_io_u16(io, &d->out_state);
+    snap_io_u16(io, &d->idr_state);
+}
+
+SNAP_DEFINE_PAIR(stm32_gpio, struct stm32_gpio, gpio_fields)

@@ -95,4 +95,10 @@ void stm32_gpio_reset_in(void *opaque, int n, bool level);
 /* The resolved pin levels (bit n = pin n), e.g. for a board's panel. */
 uint16_t stm32_gpio_pins(const struct stm32_gpio *gpio);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_gpio_save(const struct stm32_gpio *d, struct snap_writer *w);
+void stm32_gpio_load(struct stm32_gpio *d, struct snap_reader *r);
+
 #endif

@@ -11,6 +11,8 @@
  */
 #include "iwdg.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -197,3 +199,33 @@ void stm32_iwdg_init(struct stm32_iwdg *iwdg, struct sim *sim)
     event_init(&iwdg->rvu_done, iwdg_rvu_done, iwdg, "iwdg-rvu");
     stm32_iwdg_reset(iwdg, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void iwdg_fields(struct stm32_iwdg *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->pr);
+    snap_io_u32(io, &d->rlr);
+    snap_io_u32(io, &d->sr);
+    snap_io_bool(io, &d->access);
+    snap_io_bool(io, &d->running);
+    snap_io_bool(io, &d->hardware);
+    snap_io_u32(io, &d->counter);
+    snap_io_u64(io, &d->anchor);
+    snap_io_event(io, &d->expire);
+    snap_io_event(io, &d->pvu_done);
+    snap_io_event(io, &d->rvu_done);
+    snap_io_bool(io, &d->lsi_level);
+    /* a reload an idle-loop skip will replay (sim_note_refresh_write): the list holds functions, so say it here */
+    bool noted = false;
+    for (int i = 0; i < d->sim->nrefresh; i++)
+        noted |= d->sim->refresh[i].fn == iwdg_reload_refresh && d->sim->refresh[i].opaque == d;
+    snap_io_bool(io, &noted);
+    if (!io->w && noted && snap_io_check(io, d->sim->nrefresh < SIM_MAX_REFRESH, "too many refresh writes")) {
+        d->sim->refresh[d->sim->nrefresh].fn = iwdg_reload_refresh;
+        d->sim->refresh[d->sim->nrefresh].opaque = d;
+        d->sim->nrefresh++;
+    }
+}
+
+SNAP_DEFINE_PAIR(stm32_iwdg, struct stm32_iwdg, iwdg_fields)

@@ -61,4 +61,10 @@ void stm32_iwdg_hw_mode_in(void *opaque, int n, bool level);
 /* The current down-counter value (a debugger's or a test's view; not a register). */
 uint32_t stm32_iwdg_counter(const struct stm32_iwdg *iwdg);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_iwdg_save(const struct stm32_iwdg *d, struct snap_writer *w);
+void stm32_iwdg_load(struct stm32_iwdg *d, struct snap_reader *r);
+
 #endif

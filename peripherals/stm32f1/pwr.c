@@ -8,6 +8,8 @@
  */
 #include "pwr.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -117,3 +119,16 @@ void stm32_pwr_init(struct stm32_pwr *pwr, struct sim *sim)
     pwr->vdd_mv = STM32_PWR_VDD_DEFAULT_MV;
     stm32_pwr_reset(pwr, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void pwr_fields(struct stm32_pwr *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->cr);
+    snap_io_u32(io, &d->csr);
+    snap_io_unsigned(io, &d->vdd_mv);
+    snap_io_bool(io, &d->dbp_level);
+    snap_io_bool(io, &d->pvd_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_pwr, struct stm32_pwr, pwr_fields)

@@ -84,4 +84,10 @@ void stm32_pwr_standby_wakeup(struct stm32_pwr *pwr, bool wakeup_event);
 /* The supply voltage seen by the PVD comparator. */
 void stm32_pwr_set_vdd(struct stm32_pwr *pwr, unsigned millivolts);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_pwr_save(const struct stm32_pwr *d, struct snap_writer *w);
+void stm32_pwr_load(struct stm32_pwr *d, struct snap_reader *r);
+
 #endif

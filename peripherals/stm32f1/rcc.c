@@ -12,6 +12,8 @@
  */
 #include "rcc.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -544,3 +546,35 @@ void stm32_rcc_init(struct stm32_rcc *rcc, struct sim *sim)
     }
     stm32_rcc_reset(rcc, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void rcc_fields(struct stm32_rcc *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->cr);
+    snap_io_u32(io, &d->cfgr);
+    snap_io_u32(io, &d->cir);
+    snap_io_u32(io, &d->apb2rstr);
+    snap_io_u32(io, &d->apb1rstr);
+    snap_io_u32(io, &d->ahbenr);
+    snap_io_u32(io, &d->apb2enr);
+    snap_io_u32(io, &d->apb1enr);
+    snap_io_u32(io, &d->bdcr);
+    snap_io_u32(io, &d->csr);
+    for (int i = 0; i < STM32_RCC_OSC_COUNT; i++) {
+        struct stm32_rcc_osc *o = &d->osc[i];
+        snap_io_bool(io, &o->ready);
+        snap_io_bool(io, &o->target);
+        snap_io_u64(io, &o->startup);
+        snap_io_u64(io, &o->stop);
+        snap_io_event(io, &o->event);
+    }
+    snap_io_bool(io, &d->dbp);
+    snap_io_bool(io, &d->lsi_forced);
+    snap_io_bool(io, &d->irq_level);
+    snap_io_bool(io, &d->rtc_clock_level);
+    snap_io_bool(io, &d->backup_reset_level);
+    snap_io_u32(io, &d->clock_signature);
+}
+
+SNAP_DEFINE_PAIR(stm32_rcc, struct stm32_rcc, rcc_fields)

@@ -234,4 +234,10 @@ uint32_t stm32_rcc_pclk2_hz(const struct stm32_rcc *rcc);
 uint32_t stm32_rcc_tim_apb1_hz(const struct stm32_rcc *rcc);
 uint32_t stm32_rcc_tim_apb2_hz(const struct stm32_rcc *rcc);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_rcc_save(const struct stm32_rcc *d, struct snap_writer *w);
+void stm32_rcc_load(struct stm32_rcc *d, struct snap_reader *r);
+
 #endif

@@ -12,6 +12,8 @@
  */
 #include "rtc.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -340,3 +342,32 @@ void stm32_rtc_init(struct stm32_rtc *rtc, struct sim *sim)
     event_init(&rtc->commit, rtc_commit_event, rtc, "rtc-write");
     stm32_rtc_reset(rtc, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void rtc_fields(struct stm32_rtc *d, struct snap_io *io)
+{
+    snap_io_u16(io, &d->crh);
+    snap_io_u16(io, &d->crl);
+    snap_io_u32(io, &d->prl);
+    snap_io_u32(io, &d->div);
+    snap_io_u32(io, &d->cnt);
+    snap_io_u32(io, &d->alr);
+    snap_io_u32(io, &d->new_prl);
+    snap_io_u32(io, &d->new_cnt);
+    snap_io_u32(io, &d->new_alr);
+    snap_io_unsigned(io, &d->pending);
+    snap_io_bool(io, &d->writing);
+    snap_io_bool(io, &d->clocked);
+    snap_io_u64(io, &d->clock_base);
+    snap_io_u64(io, &d->tick);
+    snap_io_bool(io, &d->dbp);
+    snap_io_bool(io, &d->held_in_reset);
+    snap_io_event(io, &d->second);
+    snap_io_event(io, &d->resync);
+    snap_io_event(io, &d->commit);
+    snap_io_bool(io, &d->irq_level);
+    snap_io_bool(io, &d->alarm_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_rtc, struct stm32_rtc, rtc_fields)

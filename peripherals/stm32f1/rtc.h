@@ -101,4 +101,10 @@ void stm32_rtc_backup_reset_in(void *opaque, int n, bool level);
 /* RTC_CNT now (for a state file or a panel). */
 uint32_t stm32_rtc_counter(struct stm32_rtc *rtc);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_rtc_save(const struct stm32_rtc *d, struct snap_writer *w);
+void stm32_rtc_load(struct stm32_rtc *d, struct snap_reader *r);
+
 #endif

@@ -22,6 +22,8 @@
  */
 #include "spi.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define SPI_CR2_MASK 0x00E7u
@@ -296,3 +298,28 @@ void stm32_spi_init(struct stm32_spi *spi, struct sim *sim, const char *name)
     stm32_spi_reset(spi, RESET_POWER);
 }
 
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void spi_fields(struct stm32_spi *d, struct snap_io *io)
+{
+    snap_io_u16(io, &d->cr1);
+    snap_io_u16(io, &d->cr2);
+    snap_io_u16(io, &d->sr);
+    snap_io_u16(io, &d->crcpr);
+    snap_io_u16(io, &d->i2scfgr);
+    snap_io_u16(io, &d->i2spr);
+    snap_io_u16(io, &d->rx_buf);
+    snap_io_u16(io, &d->tx_buf);
+    snap_io_bool(io, &d->tx_full);
+    snap_io_bool(io, &d->shifting);
+    snap_io_u16(io, &d->shift_buf);
+    snap_io_u32(io, &d->pclk_hz);
+    snap_io_event(io, &d->shift_done);
+    snap_io_bool(io, &d->ovr_dr_read);
+    snap_io_bool(io, &d->modf_sr_read);
+    snap_io_bool(io, &d->irq_level);
+    snap_io_bool(io, &d->dma_rx_level);
+    snap_io_bool(io, &d->dma_tx_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_spi, struct stm32_spi, spi_fields)

@@ -96,4 +96,10 @@ void stm32_spi_reset(void *dev, enum reset_cause cause);
 void stm32_spi_set_clock(struct stm32_spi *spi, uint32_t pclk_hz);
 extern const struct mmio_ops stm32_spi_mmio;
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_spi_save(const struct stm32_spi *d, struct snap_writer *w);
+void stm32_spi_load(struct stm32_spi *d, struct snap_reader *r);
+
 #endif

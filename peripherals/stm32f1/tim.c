@@ -18,6 +18,8 @@
  */
 #include "tim.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define TIM_CNT_MAX 0xFFFFu
@@ -620,3 +622,38 @@ void stm32_tim_set_clock(struct stm32_tim *tim, uint32_t clock_hz)
     tim->anchor = tim_ticks_at(tim, sim_now(tim->sim));
     tim_update(tim);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void tim_fields(struct stm32_tim *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->clock_hz);
+    snap_io_u16(io, &d->cr1);
+    snap_io_u16(io, &d->cr2);
+    snap_io_u16(io, &d->smcr);
+    snap_io_u16(io, &d->dier);
+    snap_io_u16(io, &d->sr);
+    SNAP_IO_U16S(io, d->ccmr);
+    snap_io_u16(io, &d->ccer);
+    snap_io_u16(io, &d->psc);
+    snap_io_u16(io, &d->arr);
+    snap_io_u16(io, &d->rcr);
+    SNAP_IO_U16S(io, d->ccr);
+    snap_io_u16(io, &d->bdtr);
+    snap_io_u16(io, &d->dcr);
+    snap_io_u16(io, &d->psc_active);
+    snap_io_u16(io, &d->arr_active);
+    SNAP_IO_U16S(io, d->ccr_active);
+    snap_io_u16(io, &d->rep_cnt);
+    snap_io_u16(io, &d->cnt);
+    snap_io_u32(io, &d->psc_cnt);
+    snap_io_u64(io, &d->anchor);
+    SNAP_IO_BOOLS(io, d->ocref);
+    snap_io_event(io, &d->event);
+    SNAP_IO_BOOLS(io, d->irq_level);
+    SNAP_IO_BOOLS(io, d->pwm_valid);
+    SNAP_IO_BOOLS(io, d->pwm_driven);
+    SNAP_IO_U32S(io, d->pwm_high);
+}
+
+SNAP_DEFINE_PAIR(stm32_tim, struct stm32_tim, tim_fields)

@@ -170,4 +170,10 @@ void stm32_tim_reset(void *dev, enum reset_cause cause);
 void stm32_tim_set_clock(struct stm32_tim *tim, uint32_t clock_hz);
 extern const struct mmio_ops stm32_tim_mmio;
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_tim_save(const struct stm32_tim *d, struct snap_writer *w);
+void stm32_tim_load(struct stm32_tim *d, struct snap_reader *r);
+
 #endif

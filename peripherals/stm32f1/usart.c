@@ -14,6 +14,8 @@
  */
 #include "usart.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 #define USART_CR1_MASK 0x3FFFu
@@ -255,3 +257,29 @@ void stm32_usart_set_clock(struct stm32_usart *usart, uint32_t pclk_hz)
     if (pclk_hz)
         usart->pclk_hz = pclk_hz; /* a frame already on the wire keeps its end time */
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void usart_fields(struct stm32_usart *d, struct snap_io *io)
+{
+    snap_io_u32(io, &d->pclk_hz);
+    snap_io_u16(io, &d->sr);
+    snap_io_u16(io, &d->brr);
+    snap_io_u16(io, &d->cr1);
+    snap_io_u16(io, &d->cr2);
+    snap_io_u16(io, &d->cr3);
+    snap_io_u16(io, &d->gtpr);
+    snap_io_u16(io, &d->tdr);
+    snap_io_u16(io, &d->rdr);
+    snap_io_bool(io, &d->tdr_full);
+    snap_io_bool(io, &d->shifting);
+    snap_io_u16(io, &d->shift_byte);
+    snap_io_bool(io, &d->sr_read);
+    snap_io_event(io, &d->tx_done);
+    snap_io_event(io, &d->idle_ev);
+    snap_io_bool(io, &d->irq_level);
+    snap_io_bool(io, &d->dma_tx_level);
+    snap_io_bool(io, &d->dma_rx_level);
+}
+
+SNAP_DEFINE_PAIR(stm32_usart, struct stm32_usart, usart_fields)

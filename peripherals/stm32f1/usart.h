@@ -113,4 +113,10 @@ bool stm32_usart_receive(struct stm32_usart *usart, uint8_t byte);
 /* Duration of one frame at the current settings, in CPU cycles. */
 uint64_t stm32_usart_frame_cycles(const struct stm32_usart *usart);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_usart_save(const struct stm32_usart *d, struct snap_writer *w);
+void stm32_usart_load(struct stm32_usart *d, struct snap_reader *r);
+
 #endif

@@ -18,6 +18,8 @@
  */
 #include "usb.h"
 
+#include "emu/snapshot.h"
+
 #include "stm32_lanes.h"
 
 #include <string.h>
@@ -663,3 +665,23 @@ void stm32_usb_init(struct stm32_usb *usb, struct sim *sim)
     usb->clocked = true;
     stm32_usb_reset(usb, RESET_POWER);
 }
+
+/* ---- snapshot (emu/snapshot.h): every field that is state, none that is wiring ---- */
+
+static void usb_fields(struct stm32_usb *d, struct snap_io *io)
+{
+    SNAP_IO_U16S(io, d->epr);
+    snap_io_u16(io, &d->cntr);
+    snap_io_u16(io, &d->istr);
+    snap_io_u16(io, &d->fnr);
+    snap_io_u16(io, &d->daddr);
+    snap_io_u16(io, &d->btable);
+    snap_io_unsigned(io, &d->sof_run);
+    snap_io_bool(io, &d->clocked);
+    snap_io_bool(io, &d->held);
+    snap_io_bool(io, &d->irq_lp_level);
+    snap_io_bool(io, &d->irq_hp_level);
+    snap_io_bytes(io, d->pma, sizeof d->pma);
+}
+
+SNAP_DEFINE_PAIR(stm32_usb, struct stm32_usb, usb_fields)

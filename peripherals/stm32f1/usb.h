@@ -158,4 +158,10 @@ void stm32_usb_clock_in(void *opaque, int n, bool level);
 /* Incoming: RCC_APB1RSTR.USBRST (level high = held in reset). */
 void stm32_usb_reset_in(void *opaque, int n, bool level);
 
+/* Snapshots (emu/snapshot.h): this block's state, field by field. */
+struct snap_writer;
+struct snap_reader;
+void stm32_usb_save(const struct stm32_usb *d, struct snap_writer *w);
+void stm32_usb_load(struct stm32_usb *d, struct snap_reader *r);
+
 #endif
