@@ -12,6 +12,7 @@
 #include "spark_core.h"
 
 #include "boards/stm32f103.h"
+#include "emu/snapshot.h"
 #include "peripherals/ext/button.h"
 #include "peripherals/ext/cc3000.h"
 #include "peripherals/ext/rgb_led.h"
@@ -184,6 +185,14 @@ static void sflash_reset(void *dev, enum reset_cause cause) { sst25_reset(dev, c
 static void wlan_reset(void *dev, enum reset_cause cause) { cc3000_reset(dev, cause); }
 static void led_reset(void *dev, enum reset_cause cause) { rgb_led_reset(dev, cause); }
 static void button_reset_fn(void *dev, enum reset_cause cause) { button_reset(dev, cause); }
+static void sflash_save(const void *dev, struct snap_writer *w) { sst25_save(dev, w); }
+static void sflash_load(void *dev, struct snap_reader *r) { sst25_load(dev, r); }
+static void wlan_save(const void *dev, struct snap_writer *w) { cc3000_save(dev, w); }
+static void wlan_load(void *dev, struct snap_reader *r) { cc3000_load(dev, r); }
+static void led_save(const void *dev, struct snap_writer *w) { rgb_led_save(dev, w); }
+static void led_load(void *dev, struct snap_reader *r) { rgb_led_load(dev, r); }
+static void button_save_fn(const void *dev, struct snap_writer *w) { button_save(dev, w); }
+static void button_load_fn(void *dev, struct snap_reader *r) { button_load(dev, r); }
 
 static enum sleep_kind deep_sleep_kind(struct machine *m)
 {
@@ -251,6 +260,11 @@ int spark_core_create(struct spark_core **out, const struct spark_core_config *b
     machine_add_periph(&b->m, "RGB LED", &b->led, led_reset);
     machine_add_periph(&b->m, "MODE", &b->mode, button_reset_fn);
     machine_add_periph(&b->m, "RESET", &b->reset, button_reset_fn);
+    machine_periph_snapshot(&b->m, &b->sflash, sflash_save, sflash_load);
+    machine_periph_snapshot(&b->m, &b->wlan, wlan_save, wlan_load);
+    machine_periph_snapshot(&b->m, &b->led, led_save, led_load);
+    machine_periph_snapshot(&b->m, &b->mode, button_save_fn, button_load_fn);
+    machine_periph_snapshot(&b->m, &b->reset, button_save_fn, button_load_fn);
 
     struct stm32_gpio *pa = &b->soc.gpio[GPIO_PORT_A], *pb = &b->soc.gpio[GPIO_PORT_B];
     spi_bus_attach(&b->spi2_bus, &sst25_spi_ops, &b->sflash);
@@ -323,6 +337,109 @@ void spark_core_destroy(struct spark_core *b)
     if (b->m.uc)
         machine_free(&b->m);
     free(b);
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* The board's own state: the chip's shared lines, what the pins drive, the SPI2 selects. */
+static void board_fields(struct spark_core *b, struct snap_io *io)
+{
+    stm32f103_snapshot(&b->soc, io);
+    snap_io_bool(io, &b->direct_start);
+    snap_io_bool(io, &b->usb_attached);
+    snap_io_bool(io, &b->user_led);
+    snap_io_bool(io, &b->nrst_low);
+    snap_io_bytes(io, b->rgb, sizeof b->rgb);
+    snap_io_int(io, &b->spi2_bus.count);
+    if (!snap_io_check(io, b->spi2_bus.count == 2, "not the Core's two SPI2 slaves"))
+        return;
+    for (int i = 0; i < b->spi2_bus.count; i++)
+        snap_io_bool(io, &b->spi2_bus.slaves[i].selected);
+}
+
+int spark_core_snapshot_save(struct spark_core *b, struct snap_writer *w, enum snap_resume where, uint64_t at)
+{
+    machine_snapshot_save(&b->m, w, where, at);
+    struct snap_io io = {w, NULL};
+    snap_begin(w, "BOARD");
+    board_fields(b, &io);
+    snap_end(w);
+    snap_begin(w, "EXTFLASH");
+    snap_bytes(w, b->sflash.mem, SPARK_CORE_EXT_FLASH_SIZE);
+    snap_end(w);
+    machine_snapshot_save_flash(&b->m, w);
+    return w->failed ? -1 : 0;
+}
+
+int spark_core_snapshot_load(struct spark_core *b, const uint8_t *payload, size_t len, const struct options *opt,
+                             uint64_t *at, char *err, size_t errlen)
+{
+    struct snap_reader r;
+    snap_reader_init(&r, payload, len);
+    int rc = -1;
+    if (machine_snapshot_load(&b->m, &r, at))
+        goto out;
+    struct snap_io io = {NULL, &r};
+    if (!snap_enter(&r, "BOARD"))
+        goto out;
+    board_fields(b, &io);
+    if (!snap_leave(&r))
+        goto out;
+    /* the flashes last, and only once both are known to be whole: they are what is stored */
+    size_t ext_at = r.pos;
+    if (!snap_enter(&r, "EXTFLASH"))
+        goto out;
+    r.pos = r.section_end;
+    snap_leave(&r);
+    size_t int_at = r.pos;
+    if (!snap_enter(&r, "INTFLASH"))
+        goto out;
+    r.pos = r.section_end;
+    if (!snap_leave(&r))
+        goto out;
+    if (r.pos != r.len) {
+        char next[32];
+        snap_peek_section(&r, next, sizeof next);
+        snprintf(r.section, sizeof r.section, "%s", next);
+        snap_fail(&r, "follows the last section this build writes");
+        goto out;
+    }
+    /*
+     * Inputs are the loading run's: a press under way stays, the snapshot's
+     * later presses go, and --press times are absolute (those before the
+     * snapshot's instant are over). No host is attached yet: the USB host
+     * sees the pull-up when it is plugged, and the sockets the CC3000 had
+     * on host sockets are gone.
+     */
+    struct button *buttons[2] = {&b->mode, &b->reset};
+    for (int i = 0; i < 2; i++)
+        button_drop_pending(buttons[i]);
+    for (int i = 0; i < opt->npresses; i++) {
+        const struct press_spec *p = &opt->presses[i];
+        if (p->start >= *at &&
+            button_schedule_press(p->button == BUTTON_MODE ? &b->mode : &b->reset, p->start, p->hold)) {
+            snprintf(err, errlen, "--press: a press at %.3f s overlaps the press under way in the snapshot",
+                     (double)p->start / SIM_HZ);
+            goto done;
+        }
+    }
+    b->usb_host.device_pullup = b->usb_attached;
+    cc3000_sockets_lost(&b->wlan);
+    r.pos = ext_at;
+    snap_enter(&r, "EXTFLASH");
+    snap_get_bytes(&r, b->sflash.mem, SPARK_CORE_EXT_FLASH_SIZE);
+    snap_leave(&r);
+    r.pos = int_at;
+    if (r.failed || machine_snapshot_load_flash(&b->m, &r))
+        goto out;
+
+    rc = 0;
+out:
+    if (rc)
+        snprintf(err, errlen, "--snapshot-load %s: %s", opt->snapshot_load, r.err[0] ? r.err : "cannot be loaded");
+done:
+    snap_reader_free(&r);
+    return rc;
 }
 
 /* ---- connections ---------------------------------------------------------- */

@@ -44,6 +44,18 @@ struct machine *spark_core_machine(struct spark_core *b);
 void spark_core_power_on(struct spark_core *b, bool start_firmware_directly);
 void spark_core_destroy(struct spark_core *b);
 
+/*
+ * Snapshots (emu/snapshot.h, docs/design.md): save the whole board as it is
+ * at `at` (taken at point `where` of the CPU loop, see machine.h); load one
+ * into a board that was created but never powered on, instead of
+ * spark_core_power_on. Loading writes the flashes last. *at: the instant it
+ * was taken for.
+ */
+struct snap_writer;
+int spark_core_snapshot_save(struct spark_core *b, struct snap_writer *w, enum snap_resume where, uint64_t at);
+int spark_core_snapshot_load(struct spark_core *b, const uint8_t *payload, size_t len, const struct options *opt,
+                             uint64_t *at, char *err, size_t errlen);
+
 /* ---- connections for the host side (emulator thread only) ---------------- */
 
 /* Every colour change the RGB LED reports (visible colour 0-255). */

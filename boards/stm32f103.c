@@ -11,6 +11,8 @@
  */
 #include "stm32f103.h"
 
+#include "emu/snapshot.h"
+
 #include <string.h>
 
 /* NVIC line numbers (RM0008 table 63, medium-density) */
@@ -119,6 +121,29 @@ void stm32f103_reset_done(struct stm32f103 *soc, enum reset_cause cause)
 
 #define NVIC_LINE(irq) nvic_irq_line(&m->nvic, (irq))
 
+/* Each block's snapshot functions, typed for struct periph (emu/snapshot.h). */
+#define SNAP_WRAP(prefix, type)                                                                                \
+    static void prefix##_save_fn(const void *dev, struct snap_writer *w) { prefix##_save((const type *)dev, w); } \
+    static void prefix##_load_fn(void *dev, struct snap_reader *r) { prefix##_load((type *)dev, r); }
+SNAP_WRAP(stm32_rcc, struct stm32_rcc)
+SNAP_WRAP(stm32_pwr, struct stm32_pwr)
+SNAP_WRAP(stm32_bkp_snapshot, struct stm32_bkp)
+SNAP_WRAP(stm32_rtc, struct stm32_rtc)
+SNAP_WRAP(stm32_flash, struct stm32_flash)
+SNAP_WRAP(stm32_gpio, struct stm32_gpio)
+SNAP_WRAP(stm32_afio, struct stm32_afio)
+SNAP_WRAP(stm32_exti, struct stm32_exti)
+SNAP_WRAP(stm32_iwdg, struct stm32_iwdg)
+SNAP_WRAP(stm32_dbgmcu, struct stm32_dbgmcu)
+SNAP_WRAP(stm32_crc, struct stm32_crc)
+SNAP_WRAP(stm32_tim, struct stm32_tim)
+SNAP_WRAP(stm32_spi, struct stm32_spi)
+SNAP_WRAP(stm32_dma, struct stm32_dma)
+SNAP_WRAP(stm32_usart, struct stm32_usart)
+SNAP_WRAP(stm32_adc, struct stm32_adc)
+SNAP_WRAP(stm32_usb, struct stm32_usb)
+#define SNAP(dev, prefix) machine_periph_snapshot(m, (dev), prefix##_save_fn, prefix##_load_fn)
+
 static int map(struct machine *m, uint32_t base, const struct mmio_ops *ops, void *dev, char *err,
                size_t errlen)
 {
@@ -214,6 +239,30 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
     machine_add_periph(m, "ADC1", &soc->adc1, stm32_adc_reset);
     machine_add_periph(m, "ADC2", &soc->adc2, stm32_adc_reset);
     machine_add_periph(m, "USB", &soc->usb, stm32_usb_reset);
+    SNAP(&soc->rcc, stm32_rcc);
+    SNAP(&soc->pwr, stm32_pwr);
+    SNAP(&soc->bkp, stm32_bkp_snapshot);
+    SNAP(&soc->rtc, stm32_rtc);
+    SNAP(&soc->flash, stm32_flash);
+    for (int p = 0; p < GPIO_PORTS; p++)
+        SNAP(&soc->gpio[p], stm32_gpio);
+    SNAP(&soc->afio, stm32_afio);
+    SNAP(&soc->exti, stm32_exti);
+    SNAP(&soc->iwdg, stm32_iwdg);
+    SNAP(&soc->dbgmcu, stm32_dbgmcu);
+    SNAP(&soc->crc, stm32_crc);
+    SNAP(&soc->tim1, stm32_tim);
+    SNAP(&soc->tim2, stm32_tim);
+    SNAP(&soc->tim3, stm32_tim);
+    SNAP(&soc->tim4, stm32_tim);
+    SNAP(&soc->spi1, stm32_spi);
+    SNAP(&soc->spi2, stm32_spi);
+    SNAP(&soc->dma1, stm32_dma);
+    SNAP(&soc->usart1, stm32_usart);
+    SNAP(&soc->usart2, stm32_usart);
+    SNAP(&soc->adc1, stm32_adc);
+    SNAP(&soc->adc2, stm32_adc);
+    SNAP(&soc->usb, stm32_usb);
 
     /* interrupt lines */
     soc->rcc.irq = NVIC_LINE(IRQ_RCC);
@@ -293,4 +342,10 @@ int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t e
 
     soc->rcc.clock_change = line_to(clocks_changed, soc, 0);
     return 0;
+}
+
+void stm32f103_snapshot(struct stm32f103 *soc, struct snap_io *io)
+{
+    SNAP_IO_BOOLS(io, soc->adc_irq);
+    snap_io_bool(io, &soc->wakeup_event);
 }

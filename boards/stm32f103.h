@@ -55,6 +55,9 @@ struct stm32f103 {
 int stm32f103_init(struct stm32f103 *soc, struct machine *m, char *err, size_t errlen);
 /* WFI/WFE with SLEEPDEEP: PWR_CR.PDDS selects Standby, else Stop. */
 enum sleep_kind stm32f103_deep_sleep_kind(struct stm32f103 *soc);
+/* The chip's own state beyond its blocks' (shared interrupt lines, a wake-up under way), both directions. */
+struct snap_io;
+void stm32f103_snapshot(struct stm32f103 *soc, struct snap_io *io);
 /* After every chip reset (a Standby wake-up sets PWR_CSR.SBF and WUF). */
 void stm32f103_reset_done(struct stm32f103 *soc, enum reset_cause cause);
 

@@ -12,6 +12,7 @@
  */
 #include "machine.h"
 #include "debug.h"
+#include "snapshot.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -850,9 +851,27 @@ static void uncharge_block(struct machine *m)
     m->sim.hclk.frac = m->charged_frac;
 }
 
-static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block_entry *b)
+/* A snapshot is due: take it here (it only reads), and have the next one wanted. */
+static void take_snapshot(struct machine *m, enum snap_resume where, uint32_t addr)
+{
+    m->snap_at = UINT64_MAX;
+    m->snap_pc = addr; /* a block hook reads a stale PC: Unicorn writes it back only when a block exits */
+    if (m->snap_take)
+        m->snap_take(m, where);
+}
+
+/*
+ * `resume`: a loaded snapshot taken inside this block's slow path goes on
+ * where it was taken (a fetch stall, or the due events), with everything
+ * before that point already done.
+ */
+static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block_entry *b, enum snap_resume resume)
 {
     struct sim *sim = &m->sim;
+    if (unlikely(resume == SNAP_IN_FETCH_STALL))
+        goto fetch_stall_events;
+    if (unlikely(resume == SNAP_BEFORE_EVENTS))
+        goto due_events;
     cpu_flush_pending_stores(m);
 
     if (m->probing || m->search_restart) {
@@ -883,6 +902,9 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
         uint64_t until = sim->fetch_stall_until < sim->clock.deadline ? sim->fetch_stall_until : sim->clock.deadline;
         m->stats.idle_cycles += until - sim->clock.now;
         sim->clock.now = until;
+        if (unlikely(sim->clock.now >= m->snap_at))
+            take_snapshot(m, SNAP_IN_FETCH_STALL, addr);
+    fetch_stall_events:
         if (sim->clock.now >= sim->clock.deadline)
             run_due_events(m);
     }
@@ -896,6 +918,10 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
             return; /* the speculative pass starts with this very block */
     }
 
+    /* a skip (a busy-wait, an idle loop) may have brought time past a snapshot's instant */
+    if (unlikely(sim->clock.now >= m->snap_at))
+        take_snapshot(m, SNAP_BEFORE_EVENTS, addr);
+due_events:
     if (sim->clock.now >= sim->clock.deadline)
         run_due_events(m);
 
@@ -973,6 +999,22 @@ static bool it_state_lost(struct machine *m, uint32_t addr)
 __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_t addr, struct block_entry *b)
 {
     note_block_charge(m, b);
+    if (unlikely(m->resume_stage != SNAP_AT_LOOP)) {
+        /* the first block of a loaded snapshot taken in its slow path: its hook already charged it */
+        enum snap_resume stage = m->resume_stage;
+        m->resume_stage = SNAP_AT_LOOP;
+        m->snap_at = m->resume_snap_at;
+        m->sim.clock.now = m->resume_now;
+        m->sim.hclk.frac = m->resume_frac;
+        block_slow_path_inner(m, addr, b, stage);
+        goto tail;
+    }
+    if (unlikely(m->sim.clock.now >= m->snap_at)) {
+        /* this block's hook brings time to a snapshot's instant: take it as the hook found the machine */
+        uncharge_block(m);
+        take_snapshot(m, SNAP_AT_BLOCK, addr);
+        sim_charge_cycles(&m->sim, b->info.count);
+    }
     if (unlikely(m->it_resume_at) && it_state_lost(m, addr)) {
         uncharge_block(m); /* the block does not run now */
         return;
@@ -994,7 +1036,8 @@ __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_
         m->it_resume_state = b->info.it_after;
         m->sim.attention = true; /* the next block takes the slow path */
     }
-    block_slow_path_inner(m, addr, b);
+    block_slow_path_inner(m, addr, b, SNAP_AT_LOOP);
+tail:
     /* speculation, and a busy flash (the next block may be fetched from it), look at every block */
     if (m->recording || m->probing || m->search_restart || m->sim.time_frozen ||
         m->sim.fetch_stall_until > m->sim.clock.now || (m->debug && debug_every_block(m)))
@@ -1009,7 +1052,8 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     (void)uc;
     struct block_entry *b = block_lookup(m, addr, size);
     sim_charge_cycles(&m->sim, b->info.count); /* HCLK cycles, in ticks of virtual time */
-    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->flags)) {
+    if (unlikely(m->sim.clock.now >= m->sim.clock.deadline || m->sim.attention || b->flags ||
+                 m->sim.clock.now >= m->snap_at)) {
         block_slow_path(m, addr, b); /* a tail call: the fast path saves no registers */
         return;
     }
@@ -1312,6 +1356,9 @@ int cpu_open(struct machine *m, char *err, size_t errlen)
     m->watch_addr = WATCH_NONE;
     m->last_loop_head = WATCH_NONE;
     m->sim.time_frozen = false;
+    m->snap_at = UINT64_MAX;
+    m->snap_pc = WATCH_NONE;
+    m->run_origin = UINT64_MAX;
     if (!m->blocks || !m->watch_ram || !m->probe_ram) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1453,7 +1500,10 @@ static enum thumb_hint stopped_after_hint(struct machine *m, uint32_t pc)
 int cpu_run_slice(struct machine *m)
 {
     m->stop_reason = STOP_NONE;
-    m->prev_block = WATCH_NONE; /* no block has run in this slice yet */
+    if (m->resume_in_slice)
+        m->resume_in_slice = false; /* a loaded snapshot goes on inside the slice it was taken in */
+    else
+        m->prev_block = WATCH_NONE; /* no block has run in this slice yet */
     uint32_t pc = rd(m, UC_ARM_REG_PC);
     uint32_t xpsr = rd(m, UC_ARM_REG_XPSR);
     uc_err e = uc_emu_start(m->uc, pc | ((xpsr >> 24) & 1u), 0, 0, 0);
@@ -1542,4 +1592,342 @@ int cpu_run_slice(struct machine *m)
         return -1;
     }
     return 0;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/*
+ * The core registers, read through the API one by one; the masks and stack
+ * pointers with Handler mode borrowed for the read, since the API reads them
+ * as 0 from unprivileged Thread mode (as exception.c does).
+ */
+enum { SNAP_R0 = 0, SNAP_SP = 13, SNAP_LR, SNAP_PC, SNAP_XPSR, SNAP_MSP, SNAP_PSP, SNAP_PRIMASK, SNAP_BASEPRI,
+       SNAP_FAULTMASK, SNAP_CONTROL, SNAP_NREGS };
+
+static void save_core_regs(struct machine *m, uint32_t v[SNAP_NREGS])
+{
+    for (int i = 0; i < 13; i++)
+        v[i] = rd(m, UC_ARM_REG_R0 + i);
+    v[SNAP_SP] = rd(m, UC_ARM_REG_SP);
+    v[SNAP_LR] = rd(m, UC_ARM_REG_LR);
+    v[SNAP_PC] = rd(m, UC_ARM_REG_PC);
+    v[SNAP_XPSR] = rd(m, UC_ARM_REG_XPSR);
+    v[SNAP_CONTROL] = rd(m, UC_ARM_REG_CONTROL);
+    bool gated = (v[SNAP_XPSR] & 0x1FFu) == 0 && (v[SNAP_CONTROL] & 1u);
+    if (gated)
+        wr(m, UC_ARM_REG_IPSR, EXC_HARDFAULT);
+    v[SNAP_MSP] = rd(m, UC_ARM_REG_MSP);
+    v[SNAP_PSP] = rd(m, UC_ARM_REG_PSP);
+    v[SNAP_PRIMASK] = rd(m, UC_ARM_REG_PRIMASK);
+    v[SNAP_BASEPRI] = rd(m, UC_ARM_REG_BASEPRI);
+    v[SNAP_FAULTMASK] = rd(m, UC_ARM_REG_FAULTMASK);
+    if (gated) {
+        wr(m, UC_ARM_REG_IPSR, 0);
+        cpu_rebuild_hflags(m);
+    }
+}
+
+/* Write them back from any state, in the orders that work (see cpu_reset_core and exception.c). */
+static void load_core_regs(struct machine *m, const uint32_t v[SNAP_NREGS])
+{
+    uint32_t xpsr = v[SNAP_XPSR], control = v[SNAP_CONTROL];
+    wr(m, UC_ARM_REG_IPSR, EXC_HARDFAULT); /* Handler mode: privileged */
+    wr(m, UC_ARM_REG_CONTROL, 0);
+    wr(m, UC_ARM_REG_IPSR, 0);             /* Thread, privileged */
+    wr(m, UC_ARM_REG_CONTROL, 0);          /* SP = MSP */
+    wr(m, UC_ARM_REG_MSP, v[SNAP_MSP]);
+    wr(m, UC_ARM_REG_PSP, v[SNAP_PSP]);
+    wr(m, UC_ARM_REG_PRIMASK, v[SNAP_PRIMASK]);
+    wr(m, UC_ARM_REG_BASEPRI, v[SNAP_BASEPRI]);
+    wr(m, UC_ARM_REG_FAULTMASK, v[SNAP_FAULTMASK]);
+    for (int i = 0; i < 13; i++)
+        wr(m, UC_ARM_REG_R0 + i, v[i]);
+    wr(m, UC_ARM_REG_LR, v[SNAP_LR]);
+    if ((xpsr & 0x1FFu) == 0) {
+        wr(m, UC_ARM_REG_XPSR, xpsr);
+        wr(m, UC_ARM_REG_CONTROL, control); /* SPSEL picks PSP, nPRIV drops privilege: last */
+    } else {
+        wr(m, UC_ARM_REG_XPSR, xpsr);       /* Handler mode, on MSP */
+        wr(m, UC_ARM_REG_CONTROL, control); /* nPRIV for the Thread mode returned to; SPSEL ignored */
+    }
+    wr(m, UC_ARM_REG_PC, (v[SNAP_PC] & ~1u) | ((xpsr >> 24) & 1u));
+    cpu_rebuild_hflags(m);
+}
+
+static void snap_regs(struct snap_writer *w, const uint32_t *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        snap_u32(w, v[i]);
+}
+
+static void snap_get_regs(struct snap_reader *r, uint32_t *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        v[i] = snap_get_u32(r);
+}
+
+void cpu_snapshot_save(struct machine *m, struct snap_writer *w)
+{
+    snap_begin(w, "CPU");
+    uint32_t v[SNAP_NREGS];
+    save_core_regs(m, v);
+    if (m->snap_pc != WATCH_NONE)
+        v[SNAP_PC] = m->snap_pc; /* taken in a block's hook: the block's address */
+    snap_regs(w, v, SNAP_NREGS);
+    /* the local exclusive monitor: QEMU's exclusive address and value (see find_exclusive_monitor) */
+    uint8_t monitor[16];
+    memset(monitor, 0xFF, sizeof monitor);
+    bool have_monitor = m->monitor_offset && uc_context_save(m->uc, m->monitor_ctx) == UC_ERR_OK;
+    if (have_monitor)
+        memcpy(monitor, (const uint8_t *)m->monitor_ctx + m->monitor_offset, sizeof monitor);
+    snap_bool(w, have_monitor);
+    snap_bytes(w, monitor, sizeof monitor);
+    snap_bool(w, m->event_register);
+    snap_end(w);
+
+    snap_begin(w, "CPU-LOOP");
+    snap_bool(w, m->sleeping);
+    snap_bool(w, m->sleep_is_wfe);
+    snap_u8(w, (uint8_t)m->sleep_kind);
+    snap_bool(w, m->sleep_on_exit);
+    snap_bool(w, m->locked_up);
+    snap_u64(w, m->locked_up_at);
+    snap_bool(w, m->held_in_reset);
+    snap_bool(w, m->idle_forever);
+    snap_event(w, &m->pace_event);
+    snap_u32(w, (uint32_t)m->sh_errno);
+    snap_u64(w, m->charged_ticks);
+    snap_u32(w, m->charged_frac);
+    /* stores into flash not yet repaired */
+    snap_u32(w, (uint32_t)m->npending_stores);
+    for (int i = 0; i < m->npending_stores; i++) {
+        const struct pending_store *s = &m->pending_stores[i];
+        snap_u32(w, s->addr);
+        snap_u32(w, s->size);
+        snap_u32(w, s->value);
+        snap_bytes(w, s->old, sizeof s->old);
+    }
+    /* the divide and unaligned traps' hooks */
+    snap_bool(w, m->unalign_hooked);
+    snap_u32(w, (uint32_t)m->ndiv_hooks);
+    for (int i = 0; i < m->ndiv_hooks; i++)
+        snap_u32(w, m->div_hooked[i]);
+    /* the idle-loop fast-forward: busy-waits, whole loops, the timed search (their state decides when skips happen) */
+    snap_u32(w, m->prev_block);
+    snap_u32(w, m->it_resume_at);
+    snap_u8(w, m->it_resume_state);
+    snap_u64(w, m->ff_gen);
+    snap_u64(w, m->ff_saved_gen);
+    snap_u32(w, m->ff_addr);
+    snap_regs(w, m->ff_regs, IDLE_REGS);
+    snap_bool(w, m->probe_wanted);
+    snap_bool(w, m->probe_resumed);
+    snap_u32(w, m->watch_addr);
+    snap_i32(w, m->watch_phase);
+    snap_i32(w, m->watch_moves);
+    snap_bool(w, m->recording);
+    snap_bool(w, m->path_overflow);
+    snap_i32(w, m->path_len);
+    snap_regs(w, m->path, m->path_len);
+    snap_u64(w, m->pass_start);
+    snap_bool(w, m->probing);
+    snap_bool(w, m->search_restart);
+    snap_bool(w, m->search_finishing);
+    snap_bool(w, m->probe_second);
+    snap_i32(w, m->probe_pos);
+    snap_regs(w, m->probe_regs, IDLE_REGS);
+    snap_bytes(w, m->probe_ram, SRAM_SIZE);
+    snap_u32(w, m->search_head);
+    snap_u64(w, m->search_lo);
+    snap_u64(w, m->search_hi);
+    snap_u64(w, m->search_t);
+    snap_u64(w, m->search_granule);
+    snap_u32(w, m->last_loop_head);
+    snap_u64(w, m->last_loop_skip);
+    snap_u64(w, m->watch_gen);
+    snap_regs(w, m->watch_regs, IDLE_REGS);
+    snap_bytes(w, m->watch_ram, SRAM_SIZE);
+    snap_u64(w, m->stats.exceptions);
+    snap_u64(w, m->stats.tail_chains);
+    snap_u64(w, m->stats.idle_skips);
+    snap_u64(w, m->stats.loop_skips);
+    snap_u64(w, m->stats.timed_searches);
+    snap_u64(w, m->stats.idle_cycles);
+    snap_end(w);
+
+    /* the decoded blocks and what the fast-forward learnt about each (back-off counters, give-ups) */
+    snap_begin(w, "BLOCKS");
+    uint32_t n = 0;
+    for (int i = 0; i < BLOCK_CACHE_SIZE; i++)
+        n += m->blocks[i].size != 0;
+    snap_u32(w, n);
+    for (int i = 0; i < BLOCK_CACHE_SIZE; i++) {
+        const struct block_entry *b = &m->blocks[i];
+        if (!b->size)
+            continue;
+        snap_u32(w, b->addr);
+        snap_u32(w, b->size);
+        const struct thumb_block_info *in = &b->info;
+        snap_u16(w, in->count);
+        snap_u8(w, (uint8_t)(in->has_store | in->has_load << 1 | in->has_special << 2 | in->has_sev << 3 |
+                             in->self_loop << 4));
+        snap_u8(w, in->it_after);
+        snap_u8(w, in->ndiv);
+        for (int k = 0; k < in->ndiv && k < THUMB_MAX_DIV; k++)
+            snap_u32(w, in->div_addr[k]);
+        snap_u8(w, b->flags);
+        snap_bool(w, b->idle_candidate);
+        snap_bool(w, b->divs_armed);
+        snap_u32(w, b->ff_skip);
+        snap_u32(w, b->ff_failures);
+    }
+    snap_end(w);
+}
+
+void cpu_snapshot_load(struct machine *m, struct snap_reader *r)
+{
+    if (!snap_enter(r, "CPU"))
+        return;
+    uint32_t v[SNAP_NREGS];
+    snap_get_regs(r, v, SNAP_NREGS);
+    bool have_monitor = snap_get_bool(r);
+    uint8_t monitor[16];
+    snap_get_bytes(r, monitor, sizeof monitor);
+    m->event_register = snap_get_bool(r);
+    if (!snap_leave(r))
+        return;
+    load_core_regs(m, v);
+    if (have_monitor && m->monitor_offset && uc_context_save(m->uc, m->monitor_ctx) == UC_ERR_OK) {
+        memcpy((uint8_t *)m->monitor_ctx + m->monitor_offset, monitor, sizeof monitor);
+        uc_context_restore(m->uc, m->monitor_ctx);
+    }
+    m->nvic.ipsr = (int)(v[SNAP_XPSR] & 0x1FFu);
+
+    if (!snap_enter(r, "CPU-LOOP"))
+        return;
+    m->sleeping = snap_get_bool(r);
+    m->sleep_is_wfe = snap_get_bool(r);
+    uint8_t kind = snap_get_u8(r);
+    snap_check(r, kind <= SLEEP_STANDBY, "unknown sleep mode");
+    m->sleep_kind = (enum sleep_kind)kind;
+    m->sleep_on_exit = snap_get_bool(r);
+    m->locked_up = snap_get_bool(r);
+    m->locked_up_at = snap_get_u64(r);
+    m->held_in_reset = snap_get_bool(r);
+    m->idle_forever = snap_get_bool(r);
+    snap_get_event(r, &m->pace_event);
+    m->sh_errno = (int)snap_get_u32(r);
+    m->charged_ticks = snap_get_u64(r);
+    m->charged_frac = snap_get_u32(r);
+    uint32_t np = snap_get_u32(r);
+    if (!snap_check(r, np <= MAX_PENDING_STORES, "too many pending flash stores"))
+        return;
+    m->npending_stores = (int)np;
+    for (uint32_t i = 0; i < np; i++) {
+        struct pending_store *s = &m->pending_stores[i];
+        s->addr = snap_get_u32(r);
+        s->size = snap_get_u32(r);
+        s->value = snap_get_u32(r);
+        snap_get_bytes(r, s->old, sizeof s->old);
+        snap_check(r, s->size >= 1 && s->size <= sizeof s->old, "a pending flash store of a bad size");
+    }
+    bool unalign = snap_get_bool(r);
+    uint32_t ndiv = snap_get_u32(r);
+    if (!snap_check(r, ndiv <= MAX_DIV_HOOKS, "too many divide hooks"))
+        return;
+    uint32_t div_addr[MAX_DIV_HOOKS];
+    for (uint32_t i = 0; i < ndiv; i++)
+        div_addr[i] = snap_get_u32(r);
+    m->prev_block = snap_get_u32(r);
+    m->it_resume_at = snap_get_u32(r);
+    m->it_resume_state = snap_get_u8(r);
+    m->ff_gen = snap_get_u64(r);
+    m->ff_saved_gen = snap_get_u64(r);
+    m->ff_addr = snap_get_u32(r);
+    snap_get_regs(r, m->ff_regs, IDLE_REGS);
+    m->probe_wanted = snap_get_bool(r);
+    m->probe_resumed = snap_get_bool(r);
+    uint32_t watch_addr = snap_get_u32(r);
+    m->watch_phase = snap_get_i32(r);
+    m->watch_moves = snap_get_i32(r);
+    m->recording = snap_get_bool(r);
+    m->path_overflow = snap_get_bool(r);
+    int32_t path_len = snap_get_i32(r);
+    if (!snap_check(r, path_len >= 0 && path_len <= MAX_PATH, "a loop path longer than the CPU keeps"))
+        return;
+    m->path_len = path_len;
+    snap_get_regs(r, m->path, path_len);
+    m->pass_start = snap_get_u64(r);
+    m->probing = snap_get_bool(r);
+    m->search_restart = snap_get_bool(r);
+    m->search_finishing = snap_get_bool(r);
+    m->probe_second = snap_get_bool(r);
+    m->probe_pos = snap_get_i32(r);
+    snap_get_regs(r, m->probe_regs, IDLE_REGS);
+    snap_get_bytes(r, m->probe_ram, SRAM_SIZE);
+    m->search_head = snap_get_u32(r);
+    m->search_lo = snap_get_u64(r);
+    m->search_hi = snap_get_u64(r);
+    m->search_t = snap_get_u64(r);
+    m->search_granule = snap_get_u64(r);
+    m->last_loop_head = snap_get_u32(r);
+    m->last_loop_skip = snap_get_u64(r);
+    m->watch_gen = snap_get_u64(r);
+    snap_get_regs(r, m->watch_regs, IDLE_REGS);
+    snap_get_bytes(r, m->watch_ram, SRAM_SIZE);
+    m->stats.exceptions = snap_get_u64(r);
+    m->stats.tail_chains = snap_get_u64(r);
+    m->stats.idle_skips = snap_get_u64(r);
+    m->stats.loop_skips = snap_get_u64(r);
+    m->stats.timed_searches = snap_get_u64(r);
+    m->stats.idle_cycles = snap_get_u64(r);
+    if (!snap_leave(r))
+        return;
+
+    if (!snap_enter(r, "BLOCKS"))
+        return;
+    memset(m->blocks, 0, sizeof *m->blocks * BLOCK_CACHE_SIZE);
+    uint32_t n = snap_get_u32(r);
+    snap_check(r, n <= BLOCK_CACHE_SIZE, "more blocks than the cache holds");
+    for (uint32_t i = 0; i < n && !r->failed; i++) {
+        uint32_t addr = snap_get_u32(r), size = snap_get_u32(r);
+        struct block_entry *b = &m->blocks[(addr >> 1) & (BLOCK_CACHE_SIZE - 1)];
+        if (!snap_check(r, size != 0 && b->size == 0, "two blocks in one cache slot"))
+            break;
+        b->addr = addr;
+        b->size = size;
+        struct thumb_block_info *in = &b->info;
+        in->count = snap_get_u16(r);
+        uint8_t bits = snap_get_u8(r);
+        in->has_store = bits & 1;
+        in->has_load = bits >> 1 & 1;
+        in->has_special = bits >> 2 & 1;
+        in->has_sev = bits >> 3 & 1;
+        in->self_loop = bits >> 4 & 1;
+        in->it_after = snap_get_u8(r);
+        in->ndiv = snap_get_u8(r);
+        if (!snap_check(r, in->ndiv <= THUMB_MAX_DIV, "a block with more divides than the decoder keeps"))
+            break;
+        for (int k = 0; k < in->ndiv; k++)
+            in->div_addr[k] = snap_get_u32(r);
+        b->flags = snap_get_u8(r) & (BLOCK_SLOW | BLOCK_WATCHED);
+        b->idle_candidate = snap_get_bool(r);
+        b->divs_armed = snap_get_bool(r);
+        b->ff_skip = snap_get_u32(r);
+        b->ff_failures = snap_get_u32(r);
+    }
+    if (!snap_leave(r))
+        return;
+    m->watch_addr = watch_addr; /* the flag is in the block, already */
+
+    /* the traps' hooks, as the run that saved had them (added before the first translation) */
+    if (unalign && !m->unalign_hooked &&
+        uc_hook_add(m->uc, &m->h_unaligned, UC_HOOK_CODE, (void *)hook_unaligned, m, 1, 0) == UC_ERR_OK)
+        m->unalign_hooked = true;
+    for (uint32_t i = 0; i < ndiv && m->ndiv_hooks < MAX_DIV_HOOKS; i++) {
+        uint32_t a = div_addr[i];
+        if (uc_hook_add(m->uc, &m->h_div[m->ndiv_hooks], UC_HOOK_CODE, (void *)hook_div, m, a, a) == UC_ERR_OK)
+            m->div_hooked[m->ndiv_hooks++] = a;
+    }
+    retranslate_all(m);
 }

@@ -347,6 +347,13 @@ static bool idle_until_event(struct machine *m)
     struct sim *sim = &m->sim;
     if (sim->clock.deadline == UINT64_MAX)
         return false;
+    if (sim->clock.deadline >= m->snap_at) {
+        /* the jump reaches a snapshot's instant: take it first; a loaded one redoes this loop turn */
+        m->snap_at = UINT64_MAX;
+        m->snap_pc = 1u; /* between slices: the PC is the CPU's */
+        if (m->snap_take)
+            m->snap_take(m, SNAP_AT_LOOP);
+    }
     if (sim->clock.deadline > sim->clock.now) {
         m->stats.idle_cycles += sim->clock.deadline - sim->clock.now;
         sim->clock.now = sim->clock.deadline;
@@ -363,16 +370,20 @@ int machine_run(struct machine *m, uint64_t run_for)
 {
     struct sim *sim = &m->sim;
     if (run_for) {
-        m->run_until = sim->clock.now + run_for;
+        /* after a loaded snapshot, from the instant it was taken for */
+        m->run_until = (m->run_origin != UINT64_MAX ? m->run_origin : sim->clock.now) + run_for;
         event_schedule(sim, &m->run_end_event, m->run_until);
     }
     /* paced or not, the pacing tick also serves the front ends and live clients */
     m->pace_wall_start_ns = wall_ns();
     m->pace_virt_start = sim->clock.now;
     m->pace_was_realtime = false;
-    event_schedule(sim, &m->pace_event, sim->clock.now + PACE_INTERVAL);
+    if (!event_pending(&m->pace_event)) /* a loaded snapshot keeps its pacing tick, an event like any other */
+        event_schedule(sim, &m->pace_event, sim->clock.now + PACE_INTERVAL);
 
     while (!m->exit_requested) {
+        if (m->resume_in_slice)
+            goto slice; /* a snapshot taken inside a slice goes on there */
         m->stop_requested = false;
         machine_run_services(m);
         if (m->run_ended)
@@ -428,6 +439,7 @@ int machine_run(struct machine *m, uint64_t run_for)
             }
             continue;
         }
+    slice:
         if (cpu_run_slice(m) < 0) {
             m->exit_status = EXIT_EMULATOR_ERROR;
             break;

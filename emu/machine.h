@@ -40,6 +40,13 @@ enum stop_reason {
 
 enum pacing { PACE_MAX = 0, PACE_REALTIME, PACE_FACTOR };
 
+/*
+ * Where a snapshot was taken, so a loaded one goes on from the same point of
+ * the CPU loop (see cpu.c, "Snapshots"): the top of the run loop, the start of
+ * a block's hook, inside a fetch stall, or just before a block's due events.
+ */
+enum snap_resume { SNAP_AT_LOOP = 0, SNAP_AT_BLOCK, SNAP_IN_FETCH_STALL, SNAP_BEFORE_EVENTS };
+
 /* What WFI/WFE enters: with SCB_SCR.SLEEPDEEP the board's power controller decides. */
 enum sleep_kind { SLEEP_NORMAL = 0, SLEEP_STOP, SLEEP_STANDBY };
 
@@ -229,6 +236,22 @@ struct machine {
     void *board;
     void *host; /* the front end's context for on_pace and wait_for_input */
 
+    /*
+     * Snapshots: snap_take runs when virtual time reaches snap_at (UINT64_MAX:
+     * none wanted), at the first point of the CPU loop from which a loaded
+     * snapshot can go on exactly as this run does; it sets the next snap_at.
+     */
+    uint64_t snap_at;
+    void (*snap_take)(struct machine *m, enum snap_resume where);
+    void *snap_opaque;
+    uint32_t snap_pc;      /* the block being entered when taken in a block's hook; 1 (odd): read PC */
+    /* a loaded snapshot: where it goes on, and the time and tick fraction it was taken at */
+    bool resume_in_slice;
+    enum snap_resume resume_stage;
+    uint64_t resume_now, resume_snap_at;
+    uint32_t resume_frac;
+    uint64_t run_origin;   /* --run-for counts from here; UINT64_MAX: from the start of machine_run */
+
     struct debug *debug; /* a debugger (emu/debug.h, --gdb), or NULL */
 
     struct machine_stats stats;
@@ -251,6 +274,24 @@ void machine_free(struct machine *m);
 /* Register a block for reset (and listing). */
 void machine_add_periph(struct machine *m, const char *name, void *dev,
                         void (*reset)(void *dev, enum reset_cause cause));
+/* Give a registered block (by its dev) its snapshot functions. */
+static inline void machine_periph_snapshot(struct machine *m, void *dev,
+                                           void (*save)(const void *dev, struct snap_writer *w),
+                                           void (*load)(void *dev, struct snap_reader *r))
+{
+    for (int i = 0; i < m->nperiphs; i++)
+        if (m->periphs[i].dev == dev) {
+            m->periphs[i].save = save;
+            m->periphs[i].load = load;
+        }
+}
+/* The machine's part of a snapshot (emu/machine_snapshot.c): time, CPU, NVIC, every block, SRAM, option bytes. */
+void machine_snapshot_save(struct machine *m, struct snap_writer *w, enum snap_resume where, uint64_t at);
+/* Loads it all and rebuilds the event queue; the snapshot's instant in *at. */
+int machine_snapshot_load(struct machine *m, struct snap_reader *r, uint64_t *at);
+/* The internal flash, last: loading it is the only change to what is stored. */
+void machine_snapshot_save_flash(struct machine *m, struct snap_writer *w);
+int machine_snapshot_load_flash(struct machine *m, struct snap_reader *r);
 /* Map a block into the peripheral or PPB space. */
 int machine_map(struct machine *m, uint32_t base, uint32_t size, const struct mmio_ops *ops,
                 void *opaque);
@@ -262,6 +303,15 @@ int machine_load_image(struct machine *m, struct image *img, char *err, size_t e
 void machine_reset(struct machine *m, enum reset_cause cause);
 /* Start execution as a bootloader's jump would: MSP from word 0, PC from word 1 at `vector_table`. */
 void machine_jump_to(struct machine *m, uint32_t vector_table);
+
+/* Take a snapshot (m->snap_take) when virtual time reaches `at` (UINT64_MAX: none). */
+static inline void machine_want_snapshot(struct machine *m, uint64_t at)
+{
+    if (m->resume_stage != SNAP_AT_LOOP)
+        m->resume_snap_at = at; /* the loaded snapshot's first block still needs snap_at */
+    else
+        m->snap_at = at;
+}
 
 /* Run until the guest exits, --run-for elapses, or an unrecoverable error. Returns the exit status. */
 int machine_run(struct machine *m, uint64_t run_for_cycles);
@@ -325,6 +375,12 @@ bool exc_try_deliver(struct machine *m, uint32_t return_address);
 bool exc_wfi_wakeup(struct machine *m, uint64_t allowed);
 void cpu_rebuild_hflags(struct machine *m);
 void cpu_clear_exclusive_local(struct machine *m); /* ClearExclusiveLocal() */
+
+/* cpu.c: the CPU's part of a snapshot (registers, monitor, the CPU loop's state); m->sram must be loaded first */
+struct snap_writer;
+struct snap_reader;
+void cpu_snapshot_save(struct machine *m, struct snap_writer *w);
+void cpu_snapshot_load(struct machine *m, struct snap_reader *r);
 
 /* semihost.c */
 void semihost_call(struct machine *m);

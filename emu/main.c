@@ -7,6 +7,7 @@
 #include "host/host.h"
 #include "machine.h"
 #include "options.h"
+#include "snapshot.h"
 #include "state.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@ static const struct host_adapter *const adapters[] = {
     &host_vcd,        /* --vcd: the pins and the LED's PWM duty as a Value Change Dump */
     &host_window,     /* the SDL window, its clicks, --screenshot */
     &host_script,     /* --script: a scenario; before the USB adapters, whose need it may settle */
+    &host_snapshots,  /* --snapshot-save, a scenario's snapshot save */
     &host_umockdev,   /* --usb umockdev: libusb programs see the device (also for --usb-host-cmd) */
     &host_usbip,      /* --usbip: the device over USB/IP */
     &host_net,        /* --net, --cloud: the CC3000's sockets on host sockets */
@@ -79,9 +81,13 @@ int main(int argc, char **argv)
     struct spark_core *board = NULL;
     bool host_created = false;
     int status = EXIT_BAD_INPUT;
+    uint8_t *snapshot = NULL;
+    size_t snapshot_len = 0;
 
     /* 1. every input, before anything stored is touched */
     if (state_check(&st, &opt, err, sizeof err))
+        goto out;
+    if (opt.snapshot_load && snap_file_read(opt.snapshot_load, &snapshot, &snapshot_len, err, sizeof err))
         goto out;
     host_created = true;
     if (host_create(&host, &opt, adapters, (int)(sizeof adapters / sizeof adapters[0]), err, sizeof err))
@@ -97,12 +103,21 @@ int main(int argc, char **argv)
 
     /* 3. the board, its images, the host side */
     struct spark_core_config cfg = {&opt, state_internal_flash(&st), state_external_flash(&st), trace};
-    bool start_firmware_directly;
-    if (spark_core_create(&board, &cfg, err, sizeof err) ||
-        state_program(&st, spark_core_machine(board), &start_firmware_directly, err, sizeof err) ||
-        host_attach(&host, board, st.firmware_name, err, sizeof err))
+    bool start_firmware_directly = false;
+    uint64_t snapshot_at = 0;
+    if (spark_core_create(&board, &cfg, err, sizeof err))
         goto out;
-    spark_core_power_on(board, start_firmware_directly);
+    if (snapshot) {
+        /* instead of programming images and a power-on: the machine as the snapshot has it */
+        if (spark_core_snapshot_load(board, snapshot, snapshot_len, &opt, &snapshot_at, err, sizeof err))
+            goto out;
+    } else if (state_program(&st, spark_core_machine(board), &start_firmware_directly, err, sizeof err)) {
+        goto out;
+    }
+    if (host_attach(&host, board, st.firmware_name, err, sizeof err))
+        goto out;
+    if (!snapshot)
+        spark_core_power_on(board, start_firmware_directly);
 
     struct machine *m = spark_core_machine(board);
     double t0 = wall_seconds();
@@ -123,5 +138,6 @@ out:
     if (trace)
         fclose(trace);
     options_free(&opt);
+    free(snapshot);
     return status;
 }

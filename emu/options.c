@@ -40,6 +40,8 @@ enum {
     OPT_CLOUD,
     OPT_NET,
     OPT_SCRIPT,
+    OPT_SNAPSHOT_SAVE,
+    OPT_SNAPSHOT_LOAD,
     OPT_HELP,
 };
 
@@ -73,6 +75,8 @@ static const struct option long_options[] = {
     {"cloud", required_argument, NULL, OPT_CLOUD},
     {"net", required_argument, NULL, OPT_NET},
     {"script", required_argument, NULL, OPT_SCRIPT},
+    {"snapshot-save", required_argument, NULL, OPT_SNAPSHOT_SAVE},
+    {"snapshot-load", required_argument, NULL, OPT_SNAPSHOT_LOAD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -144,6 +148,10 @@ void options_usage(FILE *f)
         "                           the LED's PWM duty as a Value Change Dump (GTKWave, sigrok)\n"
         "  --screenshot FILE@TIME   save a PNG of the board (the window, or the same drawing\n"
         "                           off-screen when headless) at virtual TIME; repeatable\n"
+        "  --snapshot-save FILE@TIME  save the whole machine (CPU, memories, every device, both\n"
+        "                           flashes) at virtual TIME; repeatable\n"
+        "  --snapshot-load FILE     start from a snapshot instead of a power-on: its time goes on,\n"
+        "                           --run-for counts from it, --press times stay absolute\n"
         "  --stats                  print execution statistics at exit\n"
         "  --verbose, --quiet       more or fewer log messages on stderr\n"
         "  --help                   this text\n"
@@ -286,6 +294,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             if (parse_int("--wifi-profiles", optarg, 0, 7, &v, err, errlen))
                 return -1;
             o->wifi_profiles = (int)v;
+            o->wifi_profiles_given = true;
             break;
         case OPT_SCREENSHOT: {
             if (o->nscreenshots == OPT_MAX_SCREENSHOTS) {
@@ -413,6 +422,21 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         case OPT_QUIET: o->log_level = LOG_ERROR; break;
         case OPT_STATS: o->stats = true; break;
         case OPT_SCRIPT: o->script = optarg; break;
+        case OPT_SNAPSHOT_SAVE: {
+            if (o->nsnapshot_saves == OPT_MAX_SNAPSHOTS) {
+                snprintf(err, errlen, "--snapshot-save: at most %d snapshots", OPT_MAX_SNAPSHOTS);
+                return -1;
+            }
+            char *at = strrchr(optarg, '@');
+            if (!at || at == optarg || parse_duration(at + 1, &o->snapshot_saves[o->nsnapshot_saves].at)) {
+                snprintf(err, errlen, "--snapshot-save %s: expected FILE@TIME, e.g. s.snap@5s", optarg);
+                return -1;
+            }
+            *at = '\0';
+            o->snapshot_saves[o->nsnapshot_saves++].path = optarg;
+            break;
+        }
+        case OPT_SNAPSHOT_LOAD: o->snapshot_load = optarg; break;
         case OPT_HELP: return 1;
         case '?':
         default:
@@ -423,6 +447,23 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
                          optopt > ' ' && optopt < 127 ? optopt : '?');
             else
                 snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (o->snapshot_load) {
+        /* the snapshot is the machine: its flashes, its devices' settings */
+        const char *clash = o->nloads ? "--load" : o->bootloader || o->bootloader_none ? "--bootloader"
+                            : o->firmware ? "--firmware" : NULL;
+        const char *held = "both flashes";
+        if (!clash && o->wifi_profiles_given) {
+            clash = "--wifi-profiles";
+            held = "the CC3000's WiFi profiles";
+        } else if (!clash && o->nanalog) {
+            clash = "--analog";
+            held = "the analog inputs";
+        }
+        if (clash) {
+            snprintf(err, errlen, "%s cannot be given with --snapshot-load: the snapshot holds %s", clash, held);
             return -1;
         }
     }

@@ -16,6 +16,7 @@
 #define OPT_MAX_SCREENSHOTS 8
 #define OPT_MAX_ANALOG 8
 #define OPT_MAX_USB_HOST_CMDS 8
+#define OPT_MAX_SNAPSHOTS 8
 
 enum button_id { BUTTON_MODE = 0, BUTTON_RESET = 1 };
 
@@ -38,6 +39,11 @@ struct press_spec {
 };
 
 struct screenshot_spec {
+    const char *path;
+    uint64_t at; /* cycles */
+};
+
+struct snapshot_spec {
     const char *path;
     uint64_t at; /* cycles */
 };
@@ -85,6 +91,10 @@ struct options {
     enum log_level log_level;
     bool stats;
     const char *script; /* --script FILE: a scenario (docs/scenarios.md) */
+    struct snapshot_spec snapshot_saves[OPT_MAX_SNAPSHOTS]; /* --snapshot-save FILE@TIME */
+    int nsnapshot_saves;
+    const char *snapshot_load; /* --snapshot-load FILE, or NULL */
+    bool wifi_profiles_given;
 };
 
 /* Returns 0, or -1 with a message in err (the caller exits with status 2), or 1 for --help. */

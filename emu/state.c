@@ -316,7 +316,7 @@ int state_check(struct state *st, const struct options *opt, char *err, size_t e
 
     /* defaults on a fresh state: the project's boot ROM, and Tinker from the npm cache */
     bool user_bl = st->have_bootloader;
-    if (fresh && !st->have_bootloader && !opt->bootloader_none && st->nloads == 0) {
+    if (fresh && !st->have_bootloader && !opt->bootloader_none && st->nloads == 0 && !opt->snapshot_load) {
         const char *rom = bootrom_path();
         if (access(rom, R_OK) != 0) {
             snprintf(err, errlen,
@@ -331,7 +331,7 @@ int state_check(struct state *st, const struct options *opt, char *err, size_t e
         if (check_core_image(&st->bootloader, FLASH_BASE, BOOTLOADER_END, "bootloader", err, errlen))
             return -1;
     }
-    if (fresh && !st->have_firmware && !user_bl && st->nloads == 0) {
+    if (fresh && !st->have_firmware && !user_bl && st->nloads == 0 && !opt->snapshot_load) {
         st->fw_default = default_firmware_path();
         if (access(st->fw_default, R_OK) != 0) {
             snprintf(err, errlen,

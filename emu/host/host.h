@@ -59,11 +59,13 @@ extern const struct host_adapter host_net;        /* --net, --cloud: the CC3000'
 extern const struct host_adapter host_script;     /* --script FILE: a scenario's steps and expectations */
 extern const struct host_adapter host_vcd;        /* --vcd FILE: the pins as a Value Change Dump */
 extern const struct host_adapter host_gdb;        /* --gdb [ADDR:]PORT: the GDB remote protocol (docs/gdb.md) */
+extern const struct host_adapter host_snapshots;  /* --snapshot-save FILE@TIME, a scenario's snapshot save */
 
 /* A message to the emulator thread: runs there with the machine stopped between two blocks. */
 typedef void (*host_message_fn)(struct host *h, void *arg);
 
 struct usb_umockdev;
+struct host_snapshots;
 
 struct host {
     const struct options *opt;
@@ -78,6 +80,7 @@ struct host {
     struct usb_umockdev *umockdev; /* the umockdev bridge, if running: the serial port becomes its /dev/ttyACM0 */
     bool usb_cable;             /* an adapter's create wants the USB host plugged in (a script's usb steps) */
     bool usb_programs;          /* an adapter's create will run libusb programs: the umockdev bridge runs */
+    struct host_snapshots *snapshots; /* the snapshot adapter, for host_snapshot_request */
     volatile bool run_done;
     int run_status;
 
@@ -113,5 +116,8 @@ int host_post(struct host *h, host_message_fn fn, void *arg);
  * LED report's pattern recogniser (led_report.c). For the window's status line.
  */
 void host_led_describe(struct host *h, char *buf, size_t len);
+
+/* Emulator thread: save a snapshot to `path` when virtual time reaches `at` (a scenario's snapshot save). */
+int host_snapshot_request(struct host *h, const char *path, uint64_t at, char *err, size_t errlen);
 
 #endif
