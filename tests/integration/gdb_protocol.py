@@ -122,9 +122,9 @@ def le32(hexstr, i):
 def vtime(c):
     reply, text = c.monitor("time")
     check(reply == "OK", f"monitor time replied {reply!r}")
-    m = re.search(r"virtual time (\d+\.\d+) s", text)
+    m = re.search(r"virtual time (\d+)\.(\d{9}) s", text)
     check(m, f"monitor time printed {text!r}")
-    return float(m.group(1))
+    return int(m.group(1)) * 1_000_000_000 + int(m.group(2))  # ns
 
 
 fw_path = firmware("core_tinker.bin")
@@ -212,6 +212,17 @@ try:
     check(c.cmd(f"z0,{reset_handler:x},2") == "OK", "z0 refused")
     ok(f"breakpoint at 0x{reset_handler:08x} hit, stepped to 0x{pc2:08x}")
 
+    # --- a step with an exception pending enters its handler, as the hardware does
+    vtor = struct.unpack("<I", bytes.fromhex(c.cmd("me000ed08,4")))[0]
+    pendsv = struct.unpack("<I", bytes.fromhex(c.cmd(f"m{vtor + 0x38:x},4")))[0] & ~1
+    check(c.cmd("Me000ed04,4:00000010") == "OK", "ICSR.PENDSVSET write refused")  # 1 << 28
+    stop = c.cmd("s")
+    regs = c.cmd("g")
+    check(stop.startswith("T05") and le32(regs, 15) == pendsv and le32(regs, 16) & 0x1FF == 14,
+          f"a step with PendSV pending: pc 0x{le32(regs, 15):08x} xpsr 0x{le32(regs, 16):08x}, "
+          f"expected the handler 0x{pendsv:08x} with IPSR 14")
+    ok(f"a step with PendSV pending entered its handler at 0x{pendsv:08x} (IPSR 14)")
+
     # --- Ctrl-C while running
     t_before = vtime(c)
     c.send("c")
@@ -224,7 +235,13 @@ try:
     check(t_after > t_before, f"virtual time did not run while continuing: {t_before} -> {t_after}")
     time.sleep(0.3)
     check(vtime(c) == t_after, "virtual time ran while halted")
-    ok(f"Ctrl-C halted the running core at {t_after:.6f} s; time stands still while halted")
+    ok(f"Ctrl-C halted the running core at {t_after / 1e9:.6f} s; time stands still while halted")
+    reply, text = c.monitor("press mode 200ms")
+    check(reply == "OK" and "MODE pressed" in text, f"monitor press: {reply!r} {text!r}")
+    reply, text = c.monitor("press sideways")
+    check(reply.startswith("E") and "unknown button" in text, f"monitor press sideways: {reply!r} {text!r}")
+    reply, text = c.monitor("frobnicate")
+    check(reply.startswith("E") and "unknown monitor command" in text, f"unknown monitor command: {reply!r}")
 
     # --- the client vanishes in the middle of a packet: the core runs on
     c.send_raw(b"$m0800")
@@ -241,7 +258,7 @@ try:
     t2 = vtime(c2)
     check(t2 > t_after, f"the core did not run while no debugger was there: {t_after} -> {t2}")
     c2.close()  # gone without a detach
-    ok(f"reconnected after the vanished client; the core had run on to {t2:.6f} s")
+    ok(f"reconnected after the vanished client; the core had run on to {t2 / 1e9:.6f} s")
     time.sleep(0.3)
 
     c3 = Client(emu.port)
@@ -250,7 +267,7 @@ try:
     check(stop.startswith("T05") and t3 > t2, f"second reconnect: {stop!r} at {t3}")
     check(c3.cmd("D") == "OK", "detach refused")
     c3.close()
-    ok(f"second reconnect at {t3:.6f} s, detached")
+    ok(f"second reconnect at {t3 / 1e9:.6f} s, detached")
 
     status = emu.wait(timeout=60)
     check(status == 0, f"spark-emu exited with {status}:\n{emu.stderr()[-2000:]}")
@@ -261,5 +278,10 @@ try:
     check(image[0x1F400:0x1F440] == flash_data and image[0x1F440:0x1F800] == b"\xff" * 0x3C0,
           "the vFlash page is not in the image file")
     ok("the run ended at --run-for with status 0; the flash writes are in the image file")
+    presses = [(r["t_us"], r["pressed"]) for r in emu.records() if r["kind"] == "button" and r["name"] == "mode"]
+    t_press = t_after // 1000
+    check(presses == [(t_press, True), (t_press + 200_000, False)],
+          f"monitor press mode 200ms at {t_press} us: the trace has {presses}")
+    ok(f"monitor press mode 200ms: MODE down at {t_press} us and up 200 ms of virtual time later")
 finally:
     emu.kill()

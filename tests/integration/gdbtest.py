@@ -1,6 +1,7 @@
 """gdbtest.py - helpers for the --gdb tests: start spark-emu with a GDB server on a free port and
 find the port it printed."""
 
+import json
 import os
 import re
 import subprocess
@@ -38,6 +39,10 @@ class Emulator:
         if self.port is None:
             self.kill()
             fail("spark-emu did not print its gdb port within 60 s")
+
+    def records(self):
+        with open(self.trace) as f:
+            return [json.loads(line) for line in f]
 
     def stderr(self):
         with open(self.err_path) as f:
