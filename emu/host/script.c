@@ -20,10 +20,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SCRIPT_MAX_EVENTS 64      /* resets and USB attaches remembered for expectations */
 #define PATTERN_MIN_US 500000u    /* solid and breathing hold once seen this long */
@@ -242,6 +244,16 @@ static void take_screenshot(struct script *sc, const struct step *s)
     }
 }
 
+/* The whole machine now, into a file (--snapshot-save's file, taken at the next point the CPU loop allows). */
+static void take_snapshot(struct script *sc, const struct step *s)
+{
+    char err[256];
+    if (host_snapshot_request(sc->h, s->arg, now(sc), err, sizeof err)) {
+        fprintf(stderr, "spark-emu: %s:%d: %s: %s\n", sc->path, s->line, s->text, err);
+        end_run(sc, EXIT_BAD_INPUT);
+    }
+}
+
 static void start_program(struct script *sc, struct step *s)
 {
     sc->waiting_for_device = false;
@@ -330,6 +342,9 @@ static void advance(struct script *sc)
                 return;
             case STEP_SCREENSHOT:
                 take_screenshot(sc, s);
+                break;
+            case STEP_SNAPSHOT:
+                take_snapshot(sc, s);
                 break;
             }
         } else {
@@ -496,6 +511,25 @@ static int script_create(struct host *h, void **self, char *err, size_t errlen)
      * A script's setup line is an option given in a file: main.c's options are
      * not const, and the board, which reads them, does not exist yet.
      */
+    if (sc->wifi_profiles >= 0 && h->opt->snapshot_load) {
+        snprintf(err, errlen, "%s: wifi-profiles cannot be used with --snapshot-load: the snapshot holds the "
+                              "CC3000's WiFi profiles", sc->path);
+        free_script(sc);
+        return -1;
+    }
+    for (int i = 0; i < sc->nsteps; i++) {
+        /* a snapshot's file must be writable where it is asked for, before anything runs */
+        const struct step *st = &sc->steps[i];
+        char *dir = st->kind == STEP_SNAPSHOT ? strdup(st->arg) : NULL;
+        if (dir && access(dirname(dir), W_OK) != 0) {
+            snprintf(err, errlen, "%s:%d: %s: cannot write in %s: %s", sc->path, st->line, st->text, dir,
+                     strerror(errno));
+            free(dir);
+            free_script(sc);
+            return -1;
+        }
+        free(dir);
+    }
     if (sc->wifi_profiles >= 0)
         ((struct options *)h->opt)->wifi_profiles = sc->wifi_profiles;
     h->usb_cable |= sc->uses_usb;

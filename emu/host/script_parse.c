@@ -358,14 +358,22 @@ static int parse_line(struct script_steps *sc, struct parser *ps, struct step *s
                                                                        "board.png");
         s->arg = script_relative(ps->path, w.w[1]);
     } else if (strcmp(verb, "snapshot") == 0) {
-        return parse_error(ps, w.at[0], "snapshot: not supported yet (the emulator cannot save or restore a "
-                                        "machine state)");
+        s->kind = STEP_SNAPSHOT;
+        if (w.n >= 2 && strcmp(w.w[1], "load") == 0)
+            return parse_error(ps, w.at[1], "snapshot load: a scenario starts from a snapshot with --snapshot-load "
+                                            "FILE on the command line");
+        if (w.n < 2 || strcmp(w.w[1], "save") != 0)
+            return parse_error(ps, w.n < 2 ? ps->text + len : w.at[1], "expected 'snapshot save FILE'");
+        if (w.n != 3)
+            return parse_error(ps, w.n < 3 ? ps->text + len : w.at[3], "expected one file name, e.g. snapshot save "
+                                                                       "before.snap");
+        s->arg = script_relative(ps->path, w.w[2]);
     } else {
         return parse_error(ps, w.at[0], "unknown step '%s' (wifi-profiles, wait, press, hold, expect, run, "
-                                        "screenshot)", verb);
+                                        "screenshot, snapshot)", verb);
     }
     s->text = strndup(ps->text + (w.at[0] - ps->text), (size_t)(ps->text + len - w.at[0]));
-    if (!s->text || ((s->kind == STEP_RUN || s->kind == STEP_SCREENSHOT) && !s->arg)) {
+    if (!s->text || ((s->kind == STEP_RUN || s->kind == STEP_SCREENSHOT || s->kind == STEP_SNAPSHOT) && !s->arg)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

@@ -7,11 +7,14 @@ Comments at the top of a scenario set up its test run (spark-emu ignores them, a
   # test-exit: N             the exit status expected (default 0)
   # test-stderr: TEXT        text stderr must contain; repeatable
   # test-file: NAME          a PNG the scenario must have written next to it
+  # test-snapshot: NAME      a snapshot the scenario must have written next to it; a second run loads it
+                             (--snapshot-load NAME --run-for 1s) and must exit 0 with a trace that goes on
 
 The scenario runs from a fresh folder holding a copy of it and links to the Core firmware binaries
 (tools/fetch-firmware.sh fetches them into a cache; they are never committed), so its relative paths
 (run dfu-util ... -D core_tinker.bin, screenshot x.png) resolve as they would for a user.
 """
+import json
 import os
 import shlex
 import shutil
@@ -24,7 +27,7 @@ from sparktest import SKIP, check, emulator, fail, firmware, ok  # noqa: E402
 
 
 def directives(path):
-    out = {"args": [], "factory": None, "needs": [], "exit": 0, "stderr": [], "files": []}
+    out = {"args": [], "factory": None, "needs": [], "exit": 0, "stderr": [], "files": [], "snapshots": []}
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -44,6 +47,8 @@ def directives(path):
                 out["stderr"].append(value)
             elif key == "file":
                 out["files"].append(value)
+            elif key == "snapshot":
+                out["snapshots"].append(value)
             else:
                 fail(f"{path}: unknown directive test-{key}")
     return out
@@ -82,6 +87,18 @@ def main():
         for f in d["files"]:
             with open(os.path.join(work, f), "rb") as png:
                 check(png.read(8) == b"\x89PNG\r\n\x1a\n", f"{name}: {f} is not a PNG")
+        for f in d["snapshots"]:
+            path = os.path.join(work, f)
+            with open(path, "rb") as snap:
+                check(snap.read(8) == b"SPKSNAP\0", f"{name}: {f} is not a snapshot")
+            trace = os.path.join(work, f + ".jsonl")
+            load = [emulator(), "--headless", "--state", os.path.join(work, "state-loaded"), "--snapshot-load", path,
+                    "--run-for", "1s", "--trace", trace]
+            q = subprocess.run(load, cwd=work, capture_output=True, text=True, timeout=120)
+            check(q.returncode == 0, f"{name}: loading {f}: exit status {q.returncode}\n{q.stderr[-2000:]}")
+            records = [json.loads(line) for line in open(trace)]
+            check(records and records[0]["t_us"] > 1000000 and all(r["kind"] != "reset" for r in records),
+                  f"{name}: the run from {f} should go on from the snapshot's time, without a reset: {records[:3]}")
         if d["exit"] == 2:
             check(not os.path.exists(os.path.join(work, "state")),
                   f"{name}: a malformed script must not create or change the state")

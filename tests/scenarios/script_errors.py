@@ -24,7 +24,10 @@ CASES = [
     ("wait 1s\nwifi-profiles 1\n", "2:1: wifi-profiles is the CC3000's state at power-on"),
     ("wifi-profiles 9\n", "1:15: expected a number of profiles, 0 to 7"),
     ("screenshot\n", "1:11: expected one file name"),
-    ("  snapshot save s1.snap   # once snapshots exist\n", "1:3: snapshot: not supported yet"),
+    ("  snapshot load s1.snap\n", "1:12: snapshot load: a scenario starts from a snapshot with --snapshot-load"),
+    ("snapshot\n", "1:9: expected 'snapshot save FILE'"),
+    ("snapshot save\n", "1:14: expected one file name"),
+    ("snapshot save a.snap b.snap\n", "1:22: expected one file name"),
     ("jump 3\n", "1:1: unknown step 'jump'"),
 ]
 
