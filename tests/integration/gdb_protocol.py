@@ -243,6 +243,25 @@ try:
     reply, text = c.monitor("frobnicate")
     check(reply.startswith("E") and "unknown monitor command" in text, f"unknown monitor command: {reply!r}")
 
+    # --- a breakpoint where the core was idling is hit at once: idle-time skipping never jumps over it
+    pc_idle = le32(c.cmd("g"), 15)
+    check(c.cmd(f"Z0,{pc_idle:x},2") == "OK", "Z0 refused")
+    stop = c.cmd("c")
+    t_bp = vtime(c)
+    pc = le32(c.cmd("g"), 15)
+    check(stop.startswith("T05") and "swbreak" in stop and pc == pc_idle and t_bp - t_after < 20_000_000,
+          f"breakpoint at the idle pc 0x{pc_idle:08x}: {stop[:30]!r} at 0x{pc:08x}, {(t_bp - t_after) / 1e6} ms later")
+    check(c.cmd(f"z0,{pc_idle:x},2") == "OK", "z0 refused")
+    ok(f"a breakpoint at the idle pc 0x{pc_idle:08x} was hit {(t_bp - t_after) / 1e6:.3f} ms later")
+
+    # --- one debugger at a time
+    extra = socket.create_connection(("127.0.0.1", emu.port), timeout=10)
+    extra.settimeout(10)
+    check(extra.recv(16) == b"", "a second client was not turned away")
+    extra.close()
+    check(c.cmd("?").startswith("T05"), "the first client lost its connection to a second one")
+    ok("a second client is turned away while one is connected")
+
     # --- the client vanishes in the middle of a packet: the core runs on
     c.send_raw(b"$m0800")
     c.close()
@@ -256,7 +275,7 @@ try:
     stop = c2.cmd("?")
     check(stop.startswith("T05"), f"'?' on reconnect: {stop!r}")
     t2 = vtime(c2)
-    check(t2 > t_after, f"the core did not run while no debugger was there: {t_after} -> {t2}")
+    check(t2 > t_bp, f"the core did not run while no debugger was there: {t_bp} -> {t2}")
     c2.close()  # gone without a detach
     ok(f"reconnected after the vanished client; the core had run on to {t2 / 1e9:.6f} s")
     time.sleep(0.3)
