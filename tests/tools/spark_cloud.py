@@ -317,6 +317,10 @@ def main():
     check(status == 400, f"provisioning a bad ID: {status} {r}")
     status, r = cloud.api("POST", f"/v1/provisioning/{dev_hex}", {"public_key": "-----BEGIN PUBLIC KEY-----\nAAAA\n"})
     check(status == 400, f"provisioning a bad PEM: {status} {r}")
+    big = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    status, r = cloud.api("POST", f"/v1/provisioning/{dev_hex}", json_body={"publicKey": big})
+    check(status == 400 and "RSA-1024" in r["error"], f"provisioning an RSA-2048 key: {status} {r}")
 
     # device garbage: random bytes, a key block of zeros, an oversized frame after the handshake
     with socket.create_connection(("127.0.0.1", cloud.port), timeout=10) as s:
