@@ -442,6 +442,29 @@ done:
     return rc;
 }
 
+void spark_core_snapshot_announce(struct spark_core *b)
+{
+    for (int i = 0; i < b->nled_observers; i++)
+        b->led_observers[i].fn(b->led_observers[i].opaque, b->rgb);
+    if (b->usb_observer)
+        b->usb_observer(b->usb_opaque, b->usb_attached);
+    if (!b->signal_observer)
+        return;
+    static const int led_channel[3] = {RGB_LED_BLUE, RGB_LED_RED, RGB_LED_GREEN}; /* TIM1 CH1-3, as led_pwm */
+    for (int ch = 0; ch < 3; ch++) {
+        const struct stm32_tim *t = &b->soc.tim1;
+        bool driven = t->pwm_valid[ch] && t->pwm_driven[ch];
+        b->signal_observer(b->signal_opaque, SIGNAL_LED_FIRST + led_channel[ch],
+                           driven ? (double)(TIM_PWM_FULL - t->pwm_high[ch]) / TIM_PWM_FULL : 0.0);
+    }
+    for (int i = SIGNAL_PIN_FIRST; i < NSIGNALS; i++) {
+        const char *pin = signals[i].pin;
+        const struct stm32_gpio *port = &b->soc.gpio[pin[1] == 'A' ? GPIO_PORT_A : GPIO_PORT_B];
+        bool level = (port->out_state >> atoi(pin + 2)) & 1u;
+        b->signal_observer(b->signal_opaque, i, i == SIGNAL_USB_PULLUP ? !level : level);
+    }
+}
+
 /* ---- connections ---------------------------------------------------------- */
 
 int spark_core_add_led_observer(struct spark_core *b, spark_core_led_fn fn, void *opaque)

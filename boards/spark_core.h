@@ -55,6 +55,8 @@ struct snap_writer;
 int spark_core_snapshot_save(struct spark_core *b, struct snap_writer *w, enum snap_resume where, uint64_t at);
 int spark_core_snapshot_load(struct spark_core *b, const uint8_t *payload, size_t len, const struct options *opt,
                              uint64_t *at, char *err, size_t errlen);
+/* After a load and host_attach: tell the observers what the board shows (nothing traced), as a power-on would. */
+void spark_core_snapshot_announce(struct spark_core *b);
 
 /* ---- connections for the host side (emulator thread only) ---------------- */
 

@@ -116,7 +116,9 @@ int main(int argc, char **argv)
     }
     if (host_attach(&host, board, st.firmware_name, err, sizeof err))
         goto out;
-    if (!snapshot)
+    if (snapshot)
+        spark_core_snapshot_announce(board);
+    else
         spark_core_power_on(board, start_firmware_directly);
 
     struct machine *m = spark_core_machine(board);
