@@ -9,10 +9,12 @@ import random
 import re
 import socket
 import struct
+import subprocess
+import tempfile
 import time
 
 from gdbtest import Emulator
-from sparktest import check, fail, firmware, ok
+from sparktest import check, emulator, fail, firmware, ok
 
 
 def checksum(data):
@@ -131,6 +133,28 @@ fw_path = firmware("core_tinker.bin")
 with open(fw_path, "rb") as f:
     fw = f.read()
 reset_handler = struct.unpack("<I", fw[4:8])[0] & ~1
+
+# --- bad options: exit 2 with the reason, before anything is created
+for args, words in [(["--gdb-wait"], "--gdb-wait needs --gdb"),
+                    (["--gdb", "70000"], "is not a TCP port"),
+                    (["--gdb", "localhost:"], "is not a TCP port"),
+                    (["--gdb", "1.2.3.4.5:3333"], "cannot"),
+                    (["--gdb", "a:b:3333"], "IPv6 address in brackets")]:
+    state = os.path.join(tempfile.mkdtemp(prefix="spark-emu-gdb-bad-"), "state")
+    p = subprocess.run([emulator(), "--headless", "--state", state, "--run-for", "1s"] + args,
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 2 and words in p.stderr and not os.path.exists(state),
+          f"{' '.join(args)}: status {p.returncode}, stderr {p.stderr.strip()!r}, state created: {os.path.exists(state)}")
+busy = socket.socket()
+busy.bind(("127.0.0.1", 0))
+busy.listen(1)
+state = os.path.join(tempfile.mkdtemp(prefix="spark-emu-gdb-bad-"), "state")
+p = subprocess.run([emulator(), "--headless", "--state", state, "--gdb", f"127.0.0.1:{busy.getsockname()[1]}"],
+                   capture_output=True, text=True, timeout=60)
+check(p.returncode == 2 and "cannot listen" in p.stderr and not os.path.exists(state),
+      f"--gdb on a port in use: status {p.returncode}, {p.stderr.strip()!r}")
+busy.close()
+ok("bad --gdb values and a port in use exit 2 with the reason, creating nothing")
 
 emu = Emulator(["--firmware", fw_path, "--run-for", "3s", "--speed", "realtime"])
 try:
