@@ -387,8 +387,8 @@ static void release_reset(struct sim *sim, void *opaque)
 
 static void seconds(char *buf, size_t len, uint64_t cycles)
 {
-    snprintf(buf, len, "%llu.%06llu s", (unsigned long long)(cycles / SIM_HZ),
-             (unsigned long long)(cycles % SIM_HZ / SIM_CYCLES_PER_US));
+    snprintf(buf, len, "%llu.%09llu s", (unsigned long long)(cycles / SIM_HZ),
+             (unsigned long long)(cycles % SIM_HZ * 1000ull / SIM_CYCLES_PER_US));
 }
 
 /* Returns false for a command it does not know (or a bad argument): the reply is then an error. */
