@@ -55,6 +55,7 @@ def load_cloud_module():
     loader = importlib.machinery.SourceFileLoader("spark_cloud", SPARK_CLOUD)
     spec = importlib.util.spec_from_loader("spark_cloud", loader)
     mod = importlib.util.module_from_spec(spec)
+    sys.dont_write_bytecode = True  # no tools/__pycache__ in the source tree
     loader.exec_module(mod)
     return mod
 
