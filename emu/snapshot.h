@@ -13,9 +13,10 @@
  * after the load with the same sequence numbers, so equal-time events fire in
  * the order they would have.
  *
- * File: magic "SPKSNAP\0", u32 format version, the build identity string, u64
- * payload length, u32 CRC-32 of the payload, then the payload (sections).
- * All numbers little-endian.
+ * File: magic "SPKSNAP\0", u32 format version, u16 length and the build
+ * identity string, u64 payload length, u64 stored length, u32 CRC-32 of the
+ * stored bytes, then the payload (its sections) deflated with zlib. All
+ * numbers little-endian.
  */
 #ifndef EMU_SNAPSHOT_H
 #define EMU_SNAPSHOT_H

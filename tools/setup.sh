@@ -14,7 +14,7 @@ build=${SPARK_EMU_BUILD:-$top/build}
 # tests/integration/vcd.py; xdotool presses the window's keys in tests/integration/window_keys.py.
 # gdb-multiarch attaches to --gdb in tests/integration/gdb_*.py.
 # The last line builds the libFuzzer targets and the sanitized emulator (tests/fuzz, tools/fuzz.sh).
-PKGS="meson ninja-build pkg-config gcc libc6-dev libunicorn-dev libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core libpng-dev libelf-dev libcmocka-dev
+PKGS="meson ninja-build pkg-config gcc libc6-dev libunicorn-dev libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core libpng-dev zlib1g-dev libelf-dev libcmocka-dev
 gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm xvfb xauth xdotool python3
 dfu-util umockdev libumockdev-dev usbip usbutils udev openssl g++ make strace sigrok-cli libssl-dev python3-cryptography gdb-multiarch
 clang libfuzzer-14-dev"

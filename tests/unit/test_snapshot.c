@@ -2,7 +2,8 @@
  * test_snapshot.c - the snapshot serializer (emu/snapshot.c): values round
  * trip, sections are checked by name and length, reads never pass the end,
  * events come back into the queue in their old order, and the file's checks
- * (magic, version, identity, length, CRC-32) each name what is wrong.
+ * (magic, version, identity, length, CRC-32, the deflated payload) each name
+ * what is wrong.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +203,37 @@ static long file_size(const char *path)
     return n;
 }
 
+static void flip(const char *path, long at)
+{
+    FILE *f = fopen(path, "r+b");
+    fseek(f, at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+}
+
+/* Damage the stored payload at `at` and give the header the checksum of what is stored now. */
+static void corrupt_keeping_crc(const char *path, long at)
+{
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    uint8_t *b = malloc((size_t)n);
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    size_t idlen = (size_t)(b[12] | b[13] << 8), h = 14 + idlen + 20;
+    for (long i = at; i < at + 16 && i < n; i++)
+        b[i] ^= 0x5A;
+    uint32_t crc = snap_crc32(b + h, (size_t)n - h);
+    for (int i = 0; i < 4; i++)
+        b[h - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fwrite(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    free(b);
+}
+
 static void patch(const char *path, long at, uint8_t value)
 {
     FILE *f = fopen(path, "r+b");
@@ -237,8 +269,11 @@ static void test_file_checks(void **state)
     free(p);
     long size = file_size(path);
 
-    patch(path, size - 10, payload[290] ^ 0x01); /* one bit of the payload */
+    flip(path, size - 10); /* one bit of the stored payload */
     expect_error(path, "damaged: checksum");
+    path = write_snapshot(payload, sizeof payload);
+    corrupt_keeping_crc(path, size - 40); /* a consistent checksum over bytes that do not inflate */
+    expect_error(path, "damaged: the payload does not inflate");
     path = write_snapshot(payload, sizeof payload);
     assert_int_equal(truncate(path, size - 1), 0);
     expect_error(path, "truncated");
