@@ -293,6 +293,7 @@ bool debug_stop_before_block(struct machine *m, uint32_t addr)
         return false; /* a speculative pass is never interrupted (it is undone or proven first) */
     switch (d->state) {
     case DBG_HALT_PENDING:
+    case DBG_HALTED: /* a slice that began before the run loop saw the halt (a snapshot resumed inside one) */
         return true;
     case DBG_STEPPING:
         if (!d->step_started) {
@@ -308,7 +309,7 @@ bool debug_stop_before_block(struct machine *m, uint32_t addr)
 
 bool debug_every_block(const struct machine *m)
 {
-    return m->debug->state == DBG_STEPPING || m->debug->state == DBG_HALT_PENDING;
+    return m->debug->state != DBG_RUNNING;
 }
 
 bool debug_no_loop_skip(const struct machine *m)
