@@ -289,6 +289,8 @@ static inline void machine_periph_snapshot(struct machine *m, void *dev,
 void machine_snapshot_save(struct machine *m, struct snap_writer *w, enum snap_resume where, uint64_t at);
 /* Loads it all and rebuilds the event queue; the snapshot's instant in *at. */
 int machine_snapshot_load(struct machine *m, struct snap_reader *r, uint64_t *at);
+/* The instant a checked payload was taken for, without loading it (0, or -1 if it has none). */
+int machine_snapshot_instant(const uint8_t *payload, size_t len, uint64_t *at);
 /* The internal flash, last: loading it is the only change to what is stored. */
 void machine_snapshot_save_flash(struct machine *m, struct snap_writer *w);
 int machine_snapshot_load_flash(struct machine *m, struct snap_reader *r);

@@ -143,6 +143,17 @@ int machine_snapshot_load(struct machine *m, struct snap_reader *r, uint64_t *at
     return 0;
 }
 
+int machine_snapshot_instant(const uint8_t *payload, size_t len, uint64_t *at)
+{
+    struct snap_reader r;
+    snap_reader_init(&r, payload, len);
+    if (snap_enter(&r, "POINT"))
+        *at = snap_get_u64(&r);
+    int rc = r.failed ? -1 : 0;
+    snap_reader_free(&r);
+    return rc;
+}
+
 void machine_snapshot_save_flash(struct machine *m, struct snap_writer *w)
 {
     snap_begin(w, "INTFLASH");

@@ -87,8 +87,21 @@ int main(int argc, char **argv)
     /* 1. every input, before anything stored is touched */
     if (state_check(&st, &opt, err, sizeof err))
         goto out;
-    if (opt.snapshot_load && snap_file_read(opt.snapshot_load, &snapshot, &snapshot_len, err, sizeof err))
-        goto out;
+    if (opt.snapshot_load) {
+        uint64_t at = 0;
+        if (snap_file_read(opt.snapshot_load, &snapshot, &snapshot_len, err, sizeof err))
+            goto out;
+        if (machine_snapshot_instant(snapshot, snapshot_len, &at)) {
+            snprintf(err, sizeof err, "--snapshot-load %s: no instant in it (section POINT)", opt.snapshot_load);
+            goto out;
+        }
+        for (int i = 0; i < opt.nsnapshot_saves; i++)
+            if (opt.snapshot_saves[i].at < at) {
+                snprintf(err, sizeof err, "--snapshot-save %s: %.6f s is before the loaded snapshot's instant (%.6f s)",
+                         opt.snapshot_saves[i].path, (double)opt.snapshot_saves[i].at / SIM_HZ, (double)at / SIM_HZ);
+                goto out;
+            }
+    }
     host_created = true;
     if (host_create(&host, &opt, adapters, (int)(sizeof adapters / sizeof adapters[0]), err, sizeof err))
         goto out;

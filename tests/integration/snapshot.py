@@ -100,6 +100,11 @@ def damaged():
                          (["--analog", "A0=1.0"], "the analog inputs")):
         status, err = run_status(["--snapshot-load", snap, "--state", state] + extra)
         check(status == 2 and words in err, f"{extra}: exit {status}, expected 2 with '{words}': {err.strip()}")
+    fresh = os.path.join(work, "fresh-state")
+    status, err = run_status(["--snapshot-load", snap, "--state", fresh, "--run-for", "1s",
+                              "--snapshot-save", os.path.join(work, "early.snap") + "@500ms"])
+    check(status == 2 and "before the loaded snapshot's instant" in err and not os.path.exists(fresh),
+          f"a --snapshot-save before the loaded instant: exit {status}, state created: {os.path.exists(fresh)}: {err}")
     status, err = run_status(["--snapshot-load", os.path.join(work, "missing.snap"), "--state", state])
     check(status == 2 and "missing.snap" in err, f"a missing snapshot: exit {status}: {err.strip()}")
     status, err = run_status(["--firmware", tinker, "--run-for", "1s", "--state", state,
@@ -108,7 +113,8 @@ def damaged():
     status, err = run_status(["--firmware", tinker, "--run-for", "1s", "--state", state,
                               "--snapshot-save", "/nonexistent/dir/x.snap@500ms"])
     check(status == 2 and "/nonexistent/dir" in err, f"an unwritable snapshot: exit {status}: {err}")
-    ok("options that clash with a snapshot, a missing one, one after the run, one in no folder: exit 2")
+    ok("options that clash with a snapshot, a save before the loaded instant, a missing snapshot, one after the "
+       "run, one in no folder: exit 2")
     shutil.rmtree(work, ignore_errors=True)
 
 
