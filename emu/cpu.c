@@ -440,7 +440,8 @@ static void idle_check(struct machine *m, uint32_t addr, struct block_entry *b)
  * The longest a watched pass may keep the time sources frozen. A watch armed
  * on a block the code then leaves for good (it went on into a delay loop that
  * reads only CYCCNT, say) would otherwise freeze that loop's clock until the
- * next event, or forever if none is scheduled.
+ * next event, or forever if none is scheduled. The first time-source read
+ * after this long unfreezes time (sim_time_source_now), which ends the watch.
  */
 #define WATCH_MAX_FROZEN SIM_US(100)
 #define LOOP_HEAD_FRESH SIM_MS(5)
@@ -519,6 +520,7 @@ static void search_probe(struct machine *m, uint64_t t)
     m->search_restart = false;
     sim->time_frozen = true;
     sim->frozen_now = t;
+    sim->frozen_until = UINT64_MAX; /* a speculative pass is bounded by its path */
     sim->volatile_read = false;
     sim->mmio_written = false;
     sim->attention = true;
@@ -649,6 +651,7 @@ static void loop_watch_arm(struct machine *m, uint32_t addr, enum watch_phase ph
     if (!m->sim.time_frozen) {
         m->sim.time_frozen = true;
         m->sim.frozen_now = m->sim.clock.now;
+        m->sim.frozen_until = m->sim.clock.now + WATCH_MAX_FROZEN;
     }
     if (phase == WATCH_COMPARE) {
         capture_idle_regs(m, m->watch_regs);
@@ -684,8 +687,8 @@ static void loop_watch_hit(struct machine *m, uint32_t addr)
         loop_watch_arm(m, addr, WATCH_SETTLE);
         return;
     }
-    if (m->watch_gen != m->ff_gen || sim->volatile_read || sim->mmio_written) {
-        loop_watch_stop(m); /* the world changed: wait for the next probe */
+    if (m->watch_gen != m->ff_gen || sim->volatile_read || sim->mmio_written || !sim->time_frozen) {
+        loop_watch_stop(m); /* the world changed, or the pass took too long: wait for the next probe */
         return;
     }
     if (m->watch_phase == WATCH_SETTLE) {
@@ -821,13 +824,20 @@ static bool fetch_stalls(uint32_t addr)
 }
 
 /* Events ran: the world may have changed under any loop being watched. */
+/*
+ * Proving a loop idle costs two passes through the slow path; when the next
+ * event is closer than this (the next byte of an SPI transfer), the skip could
+ * not be worth it, and the loop is watched after a later event instead.
+ */
+#define PROBE_MIN_GAP SIM_US(4)
+
 static void run_due_events(struct machine *m)
 {
     struct sim *sim = &m->sim;
     sim->time_frozen = false;
     clock_run_due(sim);
     m->ff_gen++;
-    m->probe_wanted = true;
+    m->probe_wanted = sim->clock.deadline - sim->clock.now >= PROBE_MIN_GAP;
     m->watch_moves = 0;
     sim->attention = true;
 }
@@ -882,9 +892,6 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
         if (m->probing || m->search_restart)
             return; /* no events, no interrupts while speculating */
     }
-    if (sim->time_frozen && m->watch_addr != WATCH_NONE &&
-        sim->clock.now - sim->frozen_now > WATCH_MAX_FROZEN)
-        loop_watch_stop(m); /* the pass never came back to its head: not a loop we can prove */
     if (m->recording) {
         if (m->path_len < MAX_PATH)
             m->path[m->path_len++] = addr;
@@ -1039,8 +1046,8 @@ __attribute__((noinline)) static void block_slow_path(struct machine *m, uint32_
     block_slow_path_inner(m, addr, b, SNAP_AT_LOOP);
 tail:
     /* speculation, and a busy flash (the next block may be fetched from it), look at every block */
-    if (m->recording || m->probing || m->search_restart || m->sim.time_frozen ||
-        m->sim.fetch_stall_until > m->sim.clock.now || (m->debug && debug_every_block(m)))
+    if (m->recording || m->probing || m->search_restart || m->sim.fetch_stall_until > m->sim.clock.now ||
+        (m->debug && debug_every_block(m)))
         m->sim.attention = true;
     m->prev_block = addr;
 }

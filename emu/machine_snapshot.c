@@ -32,6 +32,7 @@ static void time_fields(struct machine *m, struct snap_io *io, uint64_t *seq, in
     snap_io_bool(io, &sim->mmio_written);
     snap_io_bool(io, &sim->time_frozen);
     snap_io_u64(io, &sim->frozen_now);
+    snap_io_u64(io, &sim->frozen_until);
     snap_io_bool(io, &sim->refresh_write);
     snap_io_bool(io, &sim->attention);
     snap_io_u64(io, &sim->fetch_stall_until);

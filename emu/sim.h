@@ -175,6 +175,8 @@ struct sim {
      */
     bool time_frozen;
     uint64_t frozen_now;
+    /* a loop watch's freeze ends at the first time-source read after this */
+    uint64_t frozen_until;
 
     /*
      * A "refresh" write (a watchdog reload) changes nothing but the time it
@@ -241,9 +243,14 @@ static inline void sim_note_refresh_write(struct sim *sim, void (*fn)(void *opaq
     }
 }
 /* The time a pure time source (a cycle counter) shows now. */
-static inline uint64_t sim_time_source_now(const struct sim *sim)
+static inline uint64_t sim_time_source_now(struct sim *sim)
 {
-    return sim->time_frozen ? sim->frozen_now : sim->clock.now;
+    if (!sim->time_frozen)
+        return sim->clock.now;
+    if (sim->clock.now <= sim->frozen_until)
+        return sim->frozen_now;
+    sim->time_frozen = false; /* frozen too long: the code went on elsewhere (see cpu.c) */
+    return sim->clock.now;
 }
 void sim_request_reset(struct sim *sim, enum reset_cause cause);
 
