@@ -1,5 +1,6 @@
 """snapshot_fields.py - every field of a block's struct is in the block's snapshot field list (xxx_fields() in
-its .c, emu/snapshot.h), unless it is wiring (a line, a pointer, a name). A field added to a block later and
+its .c, emu/snapshot.h), unless it is wiring (a line, a pointer, a name); the same for struct sim and struct
+machine (time_fields, cpu_snapshot_save). A field added to a block later and
 not saved would make a loaded snapshot go on differently from the run that saved it; this catches it at
 once, by reading the sources (comments removed, one declaration per ';')."""
 import os
@@ -31,10 +32,23 @@ pairs += [('emu/sim', 'sim', 'time_fields', 'emu/machine_snapshot'),
           ('emu/sim', 'core_clock', 'time_fields', 'emu/machine_snapshot')]
 wiring |= {'clock', 'hclk', 'trace', 'log_level', 'log', 'refresh', 'hclk_changed', 'invalidate_code', 'describe_pc',
            'machine', 'warned'}
+# the machine: cpu_snapshot_save() saves the CPU loop's state; the rest is wiring, the run's own control, or
+# saved by machine_snapshot.c (time, NVIC, SRAM, the flashes)
+machine_not_state = {
+    'sim', 'bus', 'nvic', 'flash', 'sram', 'sysmem', 'flash_is_mapped_file', 'periphs', 'nperiphs', 'images',
+    'nimages', 'h_block', 'h_intr', 'h_insn_invalid', 'h_flash_write', 'h_div', 'h_unaligned', 'holes', 'bitband',
+    'stop_reason', 'stop_requested', 'stop_wake_mask', 'exit_requested', 'exit_status', 'run_until',
+    'run_end_event', 'run_ended', 'fault_addr', 'fault_is_write', 'fault_regs', 'pacing', 'speed',
+    'pace_wall_start_ns', 'pace_virt_start', 'wake_lock', 'wake_cond', 'kicked', 'realtime_holds',
+    'pace_was_realtime', 'services', 'nservices', 'on_reset', 'on_pace', 'wait_for_input', 'deep_sleep_kind',
+    'timeout_status', 'board', 'host', 'snap_at', 'snap_take', 'snap_opaque', 'resume_in_slice', 'resume_stage',
+    'resume_now', 'resume_snap_at', 'resume_frac', 'run_origin', 'debug', 'itrace_from'}
+pairs += [('emu/machine', 'machine', 'cpu_snapshot_save', 'emu/cpu', machine_not_state)]
 bad=0
 for entry in pairs:
     base, st, fn = entry[:3]
     src = entry[3] if len(entry) > 3 else base
+    not_state = wiring | (entry[4] if len(entry) > 4 else set())
     h=open(os.path.join(top, base+'.h')).read(); c=open(os.path.join(top, src+'.c')).read()
     m=re.search(r'struct %s \{(.*?)\n\};' % st, h, re.S)
     body=re.sub(r'/\*.*?\*/','',m.group(1),flags=re.S)
@@ -53,13 +67,13 @@ for entry in pairs:
         first=parts[0].split()
         names.append(first[-1].lstrip('*'))
         for p in parts[1:]: names.append(p.strip().lstrip('*'))
-    f=re.search(r'static void %s\(.*?\n\}' % fn, c, re.S).group(0)
+    f=re.search(r'(static )?void %s\(.*?\n\}' % fn, c, re.S).group(0)
     for n in names:
-        if n in wiring and not re.search(r'->%s\b' % n, f): continue
+        if n in not_state and not re.search(r'->%s\b' % n, f): continue
         if not re.search(r'(->|\.)%s\b' % n, f):
             print(f"FAIL: {base}.h: struct {st} has '{n}', which {fn}() in {src}.c does not save: a snapshot "
                   f"would lose it (add it to the field list, or to the wiring list here if it is a connection)")
             bad += 1
 if bad:
     sys.exit(1)
-print(f"PASS: every field of {len(pairs)} structs (the blocks, the NVIC, the shared context) is in its snapshot field list or is wiring")
+print(f"PASS: every field of {len(pairs)} structs (the blocks, the NVIC, the shared context, the CPU loop) is in its snapshot field list or is wiring")
