@@ -79,8 +79,8 @@ static void take(struct machine *m, enum snap_resume where)
             m->sim.attention = true;
         } else {
             static const char *const point[] = {"the run loop", "a block's start", "a fetch stall", "a block's events"};
-            sim_log(&m->sim, LOG_INFO, "snapshot %s for %.6f s: taken at %.6f s, at %s (%zu bytes)", q->path,
-                    (double)at / SIM_HZ, (double)m->sim.clock.now / SIM_HZ, point[where], w.len);
+            sim_log(&m->sim, LOG_INFO, "snapshot %s for %.6f s: taken at %.6f s, at %s (%zu bytes before compression)",
+                    q->path, (double)at / SIM_HZ, (double)m->sim.clock.now / SIM_HZ, point[where], w.len);
         }
     }
     snap_writer_free(&w);

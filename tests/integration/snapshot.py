@@ -5,6 +5,8 @@
                                          from 5 s on, byte for byte, and the same flash images at the end (and
                                          the same for a snapshot at 1.417 s, while the CC3000 starts)
   snapshot.py dfu BOOTROM                the same for the project's boot ROM in DFU mode (no firmware)
+  snapshot.py factory BOOTROM            the same for a factory reset copying Tinker from the SPI flash, with
+                                         the snapshot taken while the internal flash is busy
   snapshot.py damaged                    a flipped byte, a truncated file, a wrong magic, a wrong format
                                          version, another build's snapshot: exit 2 naming the problem, and the
                                          state's flash images untouched
@@ -24,16 +26,35 @@ def lines_from(path, t_us):
         return [line for line in f if json.loads(line)["t_us"] >= t_us]
 
 
-def identity(machine_args, what, splits_ms):
-    """A straight 10 s run against, for each split, a run saved then and a run loaded from it up to 10 s."""
+def identity(machine_args, what, splits_ms, total_ms=10000, ext_image=None, point=None):
+    """A straight run against, for each split, a run saved then and a run loaded from it, to the same end.
+    ext_image: every run starts from its own copy of this external flash image (--ext-flash).
+    point: {split: where in the CPU loop that snapshot must have been taken} (the saving run's --verbose line)."""
     work = tempfile.mkdtemp(prefix="spark-emu-snapshot-")
-    straight = Run(machine_args + ["--run-for", "10s"])
+    copies = []
+
+    def ext(name):
+        if not ext_image:
+            return []
+        path = os.path.join(work, name + "-ext.bin")
+        shutil.copyfile(ext_image, path)
+        copies.append(path)
+        return ["--ext-flash", path]
+
+    straight = Run(machine_args + ext("straight") + ["--run-for", f"{total_ms}ms"])
     for split_ms in splits_ms:
         split_us = split_ms * 1000
         snap = os.path.join(work, f"s{split_ms}.snap")
-        saved = Run(machine_args + ["--run-for", f"{split_ms}ms", "--snapshot-save", f"{snap}@{split_ms}ms"])
+        saved = Run(machine_args + ext(f"saved{split_ms}") +
+                    ["--run-for", f"{split_ms}ms", "--snapshot-save", f"{snap}@{split_ms}ms", "--verbose"])
+        taken = [line for line in saved.stderr.splitlines() if "snapshot " + snap in line]
+        where = (point or {}).get(split_ms)
+        check(taken and (where is None or f"at {where}" in taken[0]),
+              f"{what}: the snapshot should have been taken at {where}: {taken}")
         check(os.path.exists(snap), f"no snapshot written: {saved.stderr[-2000:]}")
-        loaded = Run(["--snapshot-load", snap, "--run-for", f"{10000 - split_ms}ms"])
+        press = [a for i, a in enumerate(machine_args) if a == "--press" or (i and machine_args[i - 1] == "--press")]
+        loaded = Run(["--snapshot-load", snap, "--run-for", f"{total_ms - split_ms}ms"] + press +
+                     ext(f"loaded{split_ms}"))
         want = lines_from(straight.trace_path, split_us)
         got_all = lines_from(loaded.trace_path, 0)
         got = lines_from(loaded.trace_path, split_us)
@@ -46,16 +67,19 @@ def identity(machine_args, what, splits_ms):
             fail(f"{what}: {len(want)} records after {split_ms} ms in the straight run, {len(got)} in the loaded one")
         check(len(got_all) == len(got),
               f"{what}: the loaded run traced {len(got_all) - len(got)} records before {split_ms} ms")
-        for name in ("internal-flash.bin", "external-flash.bin"):
-            a = os.path.join(straight.dir, "state", name)
-            b = os.path.join(loaded.dir, "state", name)
-            check(filecmp.cmp(a, b, shallow=False), f"{what}: {name} differs after 10 s ({a} {b})")
+        images = [(os.path.join(straight.dir, "state", "internal-flash.bin"),
+                   os.path.join(loaded.dir, "state", "internal-flash.bin"))]
+        images.append((copies[0], copies[-1]) if ext_image else
+                      (os.path.join(straight.dir, "state", "external-flash.bin"),
+                       os.path.join(loaded.dir, "state", "external-flash.bin")))
+        for a, b in images:
+            check(filecmp.cmp(a, b, shallow=False), f"{what}: {os.path.basename(a)} differs at the end ({a} {b})")
         # saving does not change the run that saves
         check(lines_from(saved.trace_path, 0) == [l for l in lines_from(straight.trace_path, 0)
                                                   if json.loads(l)["t_us"] < split_us],
               f"{what}: the run that saved traced something else than the straight run before {split_ms} ms")
         ok(f"{what}: {len(got)} trace records from {split_ms} ms on identical after a snapshot then, "
-           "flash images identical at 10 s")
+           f"flash images identical at {total_ms} ms")
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -121,11 +145,24 @@ def damaged():
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "tinker":
-        # 5 s: listening mode, idle-loop skips; 1417 ms: the CC3000 starting, SPI frames and DMA under way
+        # 5 s: listening mode, idle-loop skips; 1417 ms: the CC3000 starting, SPI frames and DMA under way;
+        # 700 ms: a skip reaches the instant, the snapshot is taken before that block's due events
         identity(["--firmware", firmware("core_tinker.bin"), "--wifi-profiles", "0"], "Tinker in listening mode",
-                 [5000, 1417])
+                 [5000, 1417, 700], point={5000: "a block's start", 1417: "a block's start", 700: "a block's events"})
     elif mode == "dfu":
-        identity(["--bootloader", sys.argv[2]], "the boot ROM in DFU mode", [5000, 2345])
+        identity(["--bootloader", sys.argv[2]], "the boot ROM in DFU mode", [5000, 2345],
+                 point={5000: "the run loop", 2345: "the run loop"})
+    elif mode == "factory":
+        # a factory reset (MODE held 11 s from power-on) copying Tinker from the SPI flash: the snapshot falls
+        # while the flash is busy and code fetched from it waits, and the copy goes on from there
+        image = os.path.join(tempfile.mkdtemp(prefix="spark-emu-snapshot-"), "factory.bin")
+        data = bytearray(b"\xff" * (2 * 1024 * 1024))
+        tinker = open(firmware("core_tinker.bin"), "rb").read()
+        data[0x20000:0x20000 + len(tinker)] = tinker
+        open(image, "wb").write(data)
+        identity(["--bootloader", sys.argv[2], "--firmware", firmware("core_tinker.bin"), "--press", "mode@0+11s"],
+                 "a factory reset in the boot ROM", [12346], total_ms=17000, ext_image=image,
+                 point={12346: "a fetch stall"})
     elif mode == "damaged":
         damaged()
     else:
