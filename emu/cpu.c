@@ -1591,6 +1591,8 @@ int cpu_run_slice(struct machine *m)
             machine_enter_sleep(m);
             return 0;
         }
+        if (m->debug && (m->probing || m->search_restart) && debug_is_exit(m, pc) && search_step(m, pc))
+            return 0; /* a speculative pass left the loop's path at a breakpoint: undone like any foreign block */
         if (m->debug && debug_slice_stopped(m, pc))
             return 0; /* a breakpoint's or a step's exit */
         if (current_block(m) == NULL && pc != 0) /* a PC write re-entered before any block ran */

@@ -314,8 +314,12 @@ bool debug_every_block(const struct machine *m)
 
 bool debug_no_loop_skip(const struct machine *m)
 {
-    const struct debug *d = m->debug;
-    return d && (d->nbps > 0 || d->nwps > 0 || d->state == DBG_STEPPING);
+    return m->debug && m->debug->state == DBG_STEPPING;
+}
+
+bool debug_is_exit(const struct machine *m, uint32_t pc)
+{
+    return in_set(m->debug->exits, m->debug->nexits, pc);
 }
 
 bool debug_slice_stopped(struct machine *m, uint32_t pc)

@@ -110,8 +110,10 @@ bool debug_hold(struct machine *m);
 bool debug_stop_before_block(struct machine *m, uint32_t addr);
 /* Block hook: a step wants the next block to come through the slow path. */
 bool debug_every_block(const struct machine *m);
-/* Whole idle loops must run rather than be proven idle (their speculative passes could meet a breakpoint). */
+/* A step is under way: whole idle loops run rather than be proven idle and skipped. */
 bool debug_no_loop_skip(const struct machine *m);
+/* Is `pc` one of the exits (breakpoints, a step's end) Unicorn stops at? */
+bool debug_is_exit(const struct machine *m, uint32_t pc);
 /* A slice ended with no reason the CPU layer knows at `pc`: true if it is a debugger exit. */
 bool debug_slice_stopped(struct machine *m, uint32_t pc);
 /* The guest executed BKPT at `pc`: true if the debugger takes it (halt). */
