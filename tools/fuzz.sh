@@ -2,7 +2,7 @@
 # fuzz.sh - the fuzz build and its targets (tests/fuzz/).
 #
 #   tools/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION]...   run one target: loader, options, flashimg, usbip,
-#                                                       script
+#                                                       script, snapshot
 #   tools/fuzz.sh images COUNT [SEED]                   COUNT random images on the sanitized emulator
 #   tools/fuzz.sh --suite                               what tools/test.sh runs: every target for 5 s
 #                                                       and 50 random images (meson suite 'fuzz')
@@ -38,7 +38,7 @@ images)
     ninja -C "$build" spark-emu >&2
     exec python3 "$top/tests/fuzz/random_images.py" "$build/spark-emu" --count "$2" --seed "${3:-7}"
     ;;
-loader | options | flashimg | usbip | script)
+loader | options | flashimg | usbip | script | snapshot)
     [ $# -ge 2 ] || usage
     target=$1
     seconds=$2

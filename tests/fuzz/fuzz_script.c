@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const struct step *s = &sc.steps[i];
         if (!s->text || s->line < 1)
             abort();
-        if ((s->kind == STEP_RUN || s->kind == STEP_SCREENSHOT) && !s->arg)
+        if ((s->kind == STEP_RUN || s->kind == STEP_SCREENSHOT || s->kind == STEP_SNAPSHOT) && !s->arg)
             abort();
         if (s->kind == STEP_HOLD && s->duration == 0)
             abort();
