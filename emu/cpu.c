@@ -208,7 +208,7 @@ static void mmio_periph_write(uc_engine *uc, uint64_t offset, unsigned size, uin
     m->sim.refresh_write = false;
     bus_periph_write(&m->bus, PERIPH_BASE + (uint32_t)offset, (uint32_t)value, size);
     if (!m->sim.refresh_write)
-        m->sim.mmio_written = true;
+        sim_note_mmio_write(&m->sim);
 }
 
 /*
@@ -283,7 +283,7 @@ static void mmio_ppb_write(uc_engine *uc, uint64_t offset, unsigned size, uint64
         stop_for_bus_fault(m, uc, addr);
         return;
     }
-    m->sim.mmio_written = true;
+    sim_note_mmio_write(&m->sim);
     bus_periph_write(&m->bus, addr, (uint32_t)value, size);
 }
 
@@ -302,7 +302,7 @@ static void mmio_bitband_write(uc_engine *uc, uint64_t offset, unsigned size, ui
     (void)uc;
     (void)size;
     if (bb->region_base == PERIPH_BASE)
-        bb->m->sim.mmio_written = true; /* SRAM changes are seen by comparing SRAM */
+        sim_note_mmio_write(&bb->m->sim); /* SRAM changes are seen by comparing SRAM */
     bus_bitband_write(&bb->m->bus, bb->alias_base, bb->region_base, bb->alias_base + (uint32_t)offset,
                       (uint32_t)value);
 }

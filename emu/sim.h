@@ -226,7 +226,27 @@ void sim_init(struct sim *sim);
 void sim_free(struct sim *sim);
 static inline uint64_t sim_now(const struct sim *sim) { return sim->clock.now; }
 static inline uint64_t sim_now_us(const struct sim *sim) { return sim->clock.now / SIM_CYCLES_PER_US; }
-static inline void sim_note_volatile_read(struct sim *sim) { sim->volatile_read = true; }
+/*
+ * A device access ends a loop watch's freeze at once: the watched pass cannot
+ * be proven idle any more, and the time sources read true time again (a
+ * speculative pass, frozen_until = UINT64_MAX, deals with it itself).
+ */
+static inline void sim_end_watch_freeze(struct sim *sim)
+{
+    if (sim->frozen_until != UINT64_MAX)
+        sim->time_frozen = false;
+}
+static inline void sim_note_volatile_read(struct sim *sim)
+{
+    sim->volatile_read = true;
+    sim_end_watch_freeze(sim);
+}
+/* A write to a device (not a refresh write), which no idle loop makes. */
+static inline void sim_note_mmio_write(struct sim *sim)
+{
+    sim->mmio_written = true;
+    sim_end_watch_freeze(sim);
+}
 static inline void sim_note_time_read(struct sim *sim) { sim->time_read = true; }
 static inline void sim_note_refresh_write(struct sim *sim, void (*fn)(void *opaque), void *opaque)
 {
