@@ -24,6 +24,7 @@ def checksum(data):
 class Client:
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as gdb does: an ack and a packet go at once
         self.buf = b""
         self.no_ack = False
 
@@ -175,6 +176,25 @@ try:
     c.send_raw(b"$" + b"m" * 6000 + b"#" + b"%02x" % checksum(b"m" * 6000))
     check(c.ack() == b"+" and c.packet() == "E01", "an over-long packet was not refused with E01")
     ok("bad checksum -> '-', over-long packet -> E01")
+
+    # random packets with good checksums: every one answered, none harmful (no writes, no resumes among them)
+    alphabet = "0123456789abcdefABCDEF,:;=.-+xyz?tT"
+    for i in range(1500):
+        first = rnd.choice("gpmqHT?QZzv")
+        body = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 40)))
+        if first in "Zz":  # malformed breakpoint packets only (a type or an address that does not parse)
+            body = rnd.choice(["9", "0,", "1,zz", "2,1,", "0,,2", "4," + "f" * 12 + ",4"]) + body
+        if first == "v":  # a garbled vCont/vFlash/vRun would resume, write or reset: only unknown v packets
+            body = "X" + body
+        if first == "q" and rnd.random() < 0.3:
+            body = rnd.choice(["Xfer:features:read:target.xml:", "Xfer:memory-map:read::", "Rcmd,", "Supported:",
+                               "Xfer:bogus:read::"]) + body
+        reply = c.cmd(first + body)
+        check(isinstance(reply, str), f"no reply to {first + body!r}")
+    check(c.cmd("?").startswith("T05"), "the server stopped answering after random packets")
+    check(le32(c.cmd("g"), 15) == struct.unpack("<I", bytes.fromhex(c.cmd("m8000004,4")))[0] & ~1,
+          "random packets moved the PC")
+    ok("1500 random packets (malformed arguments, unknown kinds) each answered; the core untouched")
 
     feats = c.cmd("qSupported:swbreak+;hwbreak+")
     check("PacketSize=" in feats and "qXfer:features:read+" in feats, f"qSupported: {feats}")
