@@ -17,10 +17,10 @@
 #include <cmocka.h>
 
 #include "emu/usb_host.h"
+#include "tests/common/fake_usb_device.h"
 
-/* ---- a fake full-speed device: EP0 control, EP1 bulk IN, EP2 bulk OUT ---- */
+/* ---- the widget (tests/common): EP0 control, EP1 bulk IN, EP2 bulk OUT ---- */
 
-static const uint8_t dev_desc[18] = {18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x50, 0x1d, 0x7f, 0x60, 0x00, 0x02, 1, 2, 3, 1};
 static const uint8_t cfg_desc[32] = {
     9, 2, 32, 0, 1, 1, 0, 0xC0, 50,        /* configuration */
     9, 4, 0, 0, 2, 0xFF, 0, 0, 0,          /* interface 0, 2 endpoints */
@@ -28,175 +28,51 @@ static const uint8_t cfg_desc[32] = {
     7, 5, 0x02, 2, 32, 0, 0,               /* EP2 OUT bulk 32 */
 };
 
-struct fake {
-    uint8_t addr, pending_addr;
-    bool powered;
-    int resets;
-    uint8_t setup[8];
-    uint8_t reply[256];
-    unsigned reply_len, reply_pos;
-    bool ep0_stall;
-    bool tx_toggle, rx_toggle, ep1_toggle, ep2_toggle;
-    int nak_in; /* NAK this many IN tokens on EP0 data before answering */
-    uint8_t bulk_in[512];
-    unsigned bulk_in_len;
-    uint8_t bulk_out[512];
-    unsigned bulk_out_len;
-    int setups;
-    uint8_t configuration;
+#define VENDOR_OUT 0x01u /* a vendor request whose OUT data stage goes to the EP2 bytes */
+
+struct widget {
+    struct fake_usb usb;
+    struct fake_usb_fifo bulk_in, bulk_out;
 };
 
-static void string_desc(struct fake *f, const char *s)
+static bool widget_setup(struct fake_usb *u, const uint8_t p[8])
 {
-    unsigned n = (unsigned)strlen(s);
-    f->reply[0] = (uint8_t)(2 + 2 * n);
-    f->reply[1] = 3;
-    for (unsigned i = 0; i < n; i++) {
-        f->reply[2 + 2 * i] = (uint8_t)s[i];
-        f->reply[3 + 2 * i] = 0;
-    }
-    f->reply_len = 2 + 2 * n;
+    (void)u;
+    return p[0] == 0x40 && p[1] == VENDOR_OUT;
 }
 
-static void fake_bus_reset(void *dev)
+static void widget_ep0_out_done(struct fake_usb *u)
 {
-    struct fake *f = dev;
-    f->addr = 0;
-    f->resets++;
-    f->configuration = 0;
+    struct widget *w = u->ctx;
+    if (u->setup[0] == 0x40 && u->setup[1] == VENDOR_OUT)
+        fake_usb_fifo_put(&w->bulk_out, u->ep0_out, u->ep0_out_len);
 }
 
-static enum usb_handshake fake_setup(void *dev, uint8_t addr, uint8_t ep, const uint8_t p[8])
-{
-    struct fake *f = dev;
-    if (!f->powered || addr != f->addr || ep != 0)
-        return USB_NO_ANSWER;
-    memcpy(f->setup, p, 8);
-    f->setups++;
-    f->reply_pos = 0;
-    f->reply_len = 0;
-    f->ep0_stall = false;
-    f->tx_toggle = true;
-    f->rx_toggle = true;
-    uint16_t value = (uint16_t)(p[2] | p[3] << 8), len = (uint16_t)(p[6] | p[7] << 8);
-    if (p[0] == 0x80 && p[1] == USB_REQ_GET_DESCRIPTOR) {
-        switch (value >> 8) {
-        case 1: memcpy(f->reply, dev_desc, 18); f->reply_len = 18; break;
-        case 2: memcpy(f->reply, cfg_desc, sizeof cfg_desc); f->reply_len = sizeof cfg_desc; break;
-        case 3:
-            if ((value & 0xFF) == 0) {
-                static const uint8_t langs[4] = {4, 3, 0x09, 0x04};
-                memcpy(f->reply, langs, 4);
-                f->reply_len = 4;
-            } else if ((value & 0xFF) == 1) {
-                string_desc(f, "Maker");
-            } else if ((value & 0xFF) == 2) {
-                string_desc(f, "Widget");
-            } else if ((value & 0xFF) == 3) {
-                string_desc(f, "0123456789AB");
-            } else {
-                f->ep0_stall = true;
-            }
-            break;
-        default: f->ep0_stall = true;
-        }
-        if (f->reply_len > len)
-            f->reply_len = len;
-    } else if (p[0] == 0 && p[1] == USB_REQ_SET_ADDRESS) {
-        f->pending_addr = (uint8_t)value;
-    } else if (p[0] == 0 && p[1] == USB_REQ_SET_CONFIGURATION) {
-        f->configuration = (uint8_t)value;
-        f->ep1_toggle = f->ep2_toggle = false;
-    } else if (p[0] == 0x40 && p[1] == 0x01) {
-        /* vendor OUT with data: stored in bulk_out */
-    } else {
-        f->ep0_stall = true;
-    }
-    return USB_ACK;
-}
-
-static enum usb_handshake fake_out(void *dev, uint8_t addr, uint8_t ep, bool data1, const uint8_t *pkt, unsigned len)
-{
-    struct fake *f = dev;
-    if (!f->powered || addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->ep0_stall)
-            return USB_STALL;
-        if (len && data1 == f->rx_toggle) {
-            memcpy(f->bulk_out + f->bulk_out_len, pkt, len);
-            f->bulk_out_len += len;
-            f->rx_toggle = !f->rx_toggle;
-        }
-        return USB_ACK;
-    }
-    if (ep == 2) {
-        if (data1 != f->ep2_toggle)
-            return USB_ACK; /* duplicate */
-        if (f->bulk_out_len + len > sizeof f->bulk_out)
-            return USB_NAK;
-        memcpy(f->bulk_out + f->bulk_out_len, pkt, len);
-        f->bulk_out_len += len;
-        f->ep2_toggle = !f->ep2_toggle;
-        return USB_ACK;
-    }
-    return USB_STALL;
-}
-
-static enum usb_handshake fake_in(void *dev, uint8_t addr, uint8_t ep, uint8_t *pkt, unsigned max, unsigned *len,
-                                  bool *data1)
-{
-    struct fake *f = dev;
-    (void)max;
-    if (!f->powered || addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->ep0_stall)
-            return USB_STALL;
-        if (f->nak_in > 0) {
-            f->nak_in--;
-            return USB_NAK;
-        }
-        unsigned n = f->reply_len - f->reply_pos;
-        if (n > 64)
-            n = 64;
-        memcpy(pkt, f->reply + f->reply_pos, n);
-        f->reply_pos += n;
-        *len = n;
-        *data1 = f->tx_toggle;
-        f->tx_toggle = !f->tx_toggle;
-        if (n == 0 && f->setup[1] == USB_REQ_SET_ADDRESS && f->setup[0] == 0)
-            f->addr = f->pending_addr; /* after the status stage */
-        return USB_ACK;
-    }
-    if (ep == 1) {
-        if (!f->bulk_in_len)
-            return USB_NAK;
-        unsigned n = f->bulk_in_len < 64 ? f->bulk_in_len : 64;
-        memcpy(pkt, f->bulk_in, n);
-        memmove(f->bulk_in, f->bulk_in + n, f->bulk_in_len - n);
-        f->bulk_in_len -= n;
-        *len = n;
-        *data1 = f->ep1_toggle;
-        f->ep1_toggle = !f->ep1_toggle;
-        return USB_ACK;
-    }
-    return USB_STALL;
-}
-
-static const struct usb_device_ops fake_ops = {
-    .bus_reset = fake_bus_reset,
-    .setup = fake_setup,
-    .out = fake_out,
-    .in = fake_in,
+static const struct fake_usb_function widget_function = {
+    .device = fake_usb_widget_device,
+    .config = cfg_desc,
+    .config_len = sizeof cfg_desc,
+    .strings = fake_usb_widget_strings,
+    .nstrings = 4,
+    .setup = widget_setup,
+    .ep0_out_done = widget_ep0_out_done,
 };
+
+static void widget_init(struct widget *w)
+{
+    fake_usb_init(&w->usb, &widget_function, w);
+    fake_usb_fifo_init(&w->bulk_in, 512);
+    fake_usb_fifo_init(&w->bulk_out, 512);
+    w->usb.ep_in[1] = &w->bulk_in;
+    w->usb.ep_out[2] = &w->bulk_out;
+}
 
 /* ---- fixture ---- */
 
 struct fixture {
     struct sim sim;
     struct usb_host host;
-    struct fake dev;
+    struct widget dev;
     int attached, detached;
     unsigned last_generation;
     char *trace_buf;
@@ -223,8 +99,8 @@ static int setup_fixture(void **state)
     sim_init(&f->sim);
     f->sim.log = NULL;
     f->sim.trace = open_memstream(&f->trace_buf, &f->trace_len);
-    f->dev.powered = true;
-    usb_host_init(&f->host, &f->sim, &fake_ops, &f->dev);
+    widget_init(&f->dev);
+    usb_host_init(&f->host, &f->sim, &fake_usb_ops, &f->dev.usb);
     usb_host_plug(&f->host, true);
     struct usb_host_observer o = {on_attached, on_detached, f};
     usb_host_observe(&f->host, &o);
@@ -302,17 +178,17 @@ static void test_enumeration_reads_the_devices_own_descriptors(void **state)
     attach(f);
     const struct usb_device_view *v = usb_host_device(&f->host);
     assert_non_null(v);
-    assert_memory_equal(v->device, dev_desc, 18);
+    assert_memory_equal(v->device, fake_usb_widget_device, 18);
     assert_int_equal(v->config_len, sizeof cfg_desc);
     assert_memory_equal(v->config, cfg_desc, sizeof cfg_desc);
     assert_string_equal(v->manufacturer, "Maker");
     assert_string_equal(v->product, "Widget");
     assert_string_equal(v->serial, "0123456789AB");
     assert_int_equal(v->address, 2);
-    assert_int_equal(f->dev.addr, 2);
+    assert_int_equal(f->dev.usb.addr, 2);
     assert_int_equal(v->configuration, 1);
-    assert_int_equal(f->dev.configuration, 1);
-    assert_true(f->dev.resets >= 1);
+    assert_int_equal(f->dev.usb.configuration, 1);
+    assert_true(f->dev.usb.resets >= 1);
     /* the trace says so, with the ids */
     fflush(f->sim.trace);
     assert_non_null(strstr(f->trace_buf, "\"event\":\"attach\",\"vid\":\"1d50\",\"pid\":\"607f\""));
@@ -326,7 +202,7 @@ static void test_control_in_with_naks_completes(void **state)
     struct usb_urb u;
     struct done d = {0};
     uint8_t buf[255];
-    f->dev.nak_in = 5;
+    f->dev.usb.ep0_naks = 5;
     control_urb(&u, 0x80, USB_REQ_GET_DESCRIPTOR, 0x0200, 0, buf, 255, &d, f->last_generation);
     assert_int_equal(usb_host_submit(&f->host, &u), 0);
     run_until(f, f->sim.clock.now + SIM_MS(50), &d.count);
@@ -364,8 +240,8 @@ static void test_control_out_data_stage(void **state)
     run_until(f, f->sim.clock.now + SIM_MS(10), &d.count);
     assert_int_equal(u.status, 0);
     assert_int_equal(u.actual, 100);
-    assert_int_equal(f->dev.bulk_out_len, 100);
-    assert_memory_equal(f->dev.bulk_out, buf, 100);
+    assert_int_equal(f->dev.bulk_out.len, 100);
+    assert_memory_equal(f->dev.bulk_out.data, buf, 100);
 }
 
 static void test_bulk_in_waits_for_data_then_ends_short(void **state)
@@ -386,8 +262,8 @@ static void test_bulk_in_waits_for_data_then_ends_short(void **state)
     usb_host_submit(&f->host, &u);
     run_until(f, f->sim.clock.now + SIM_MS(20), &d.count);
     assert_int_equal(d.count, 0); /* NAKed, still waiting */
-    memset(f->dev.bulk_in, 'x', 100);
-    f->dev.bulk_in_len = 100;
+    memset(f->dev.bulk_in.data, 'x', 100);
+    f->dev.bulk_in.len = 100;
     usb_host_ready_in(&f->host, 0, true);
     run_until(f, f->sim.clock.now + SIM_MS(5), &d.count);
     assert_int_equal(d.count, 1);
@@ -414,8 +290,8 @@ static void test_bulk_out_splits_by_max_packet(void **state)
     usb_host_submit(&f->host, &u);
     run_until(f, f->sim.clock.now + SIM_MS(5), &d.count);
     assert_int_equal(u.status, 0);
-    assert_int_equal(f->dev.bulk_out_len, 100);
-    assert_false(f->dev.ep2_toggle); /* 4 packets of at most 32: DATA0 DATA1 DATA0 DATA1 */
+    assert_int_equal(f->dev.bulk_out.len, 100);
+    assert_false(f->dev.usb.out_toggle[2]); /* 4 packets of at most 32: DATA0 DATA1 DATA0 DATA1 */
 }
 
 static void test_unlink_completes_with_econnreset(void **state)
@@ -476,7 +352,7 @@ static void test_detach_fails_urbs_in_flight_and_old_generation(void **state)
 static void test_silent_device_does_not_enumerate_and_time_ends(void **state)
 {
     struct fixture *f = *state;
-    f->dev.powered = false;
+    f->dev.usb.powered = false;
     usb_host_pullup_in(&f->host, 0, true);
     run_until(f, SIM_S(10), NULL);
     assert_int_equal(f->attached, 0);
