@@ -916,8 +916,20 @@ static void block_slow_path_inner(struct machine *m, uint32_t addr, struct block
             run_due_events(m);
     }
 
-    if (b->idle_candidate)
+    if (b->idle_candidate) {
+        /*
+         * idle_check starts its own observation window by clearing the read
+         * notes; a watched loop pass that is under way still needs them (a
+         * one-block delay loop on CYCCNT is both), or it would be taken as
+         * untimed and skipped to the next event.
+         */
+        bool volatile_read = sim->volatile_read, time_read = sim->time_read;
         idle_check(m, addr, b);
+        if (addr == m->watch_addr) {
+            sim->volatile_read |= volatile_read;
+            sim->time_read |= time_read;
+        }
+    }
 
     if (addr == m->watch_addr) {
         loop_watch_hit(m, addr);
