@@ -20,8 +20,9 @@
 
 #include "emu/host/usbip.h"
 #include "emu/usb_host.h"
+#include "tests/common/fake_usb_device.h"
 
-static const uint8_t dev_desc[18] = {18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x50, 0x1d, 0x7f, 0x60, 0x00, 0x02, 1, 2, 3, 1};
+/* the widget (tests/common) with a second, isochronous interface */
 static const uint8_t cfg_desc[48] = {
     9, 2, 48, 0, 2, 1, 0, 0xC0, 50, /* configuration, 2 interfaces */
     9, 4, 0, 0, 2, 0xFF, 0, 0, 0,   /* interface 0: vendor, 2 endpoints */
@@ -34,154 +35,36 @@ static const uint8_t cfg_desc[48] = {
 #define VENDOR_NAK_FOREVER 0x02u /* IN: the data stage NAKs until the next SETUP */
 #define VENDOR_REPLUG 0x03u      /* OUT: unplug 20 ms later, plug in again 200 ms after that */
 
-struct fake {
-    uint8_t addr, pending_addr;
-    uint8_t setup[8];
-    uint8_t reply[256];
-    unsigned reply_len, reply_pos;
-    bool ep0_stall, nak_forever, replug_requested;
-    bool tx_toggle, rx_toggle, ep1_toggle, ep2_toggle;
-    uint8_t loop[4096];
-    unsigned loop_len;
+struct loopback {
+    struct fake_usb usb;
+    struct fake_usb_fifo loop; /* EP2 OUT fills it, EP1 IN empties it */
+    bool replug_requested;
 };
 
-static void string_desc(struct fake *f, const char *s)
+static bool loopback_setup(struct fake_usb *u, const uint8_t p[8])
 {
-    unsigned n = (unsigned)strlen(s);
-    f->reply[0] = (uint8_t)(2 + 2 * n);
-    f->reply[1] = 3;
-    for (unsigned i = 0; i < n; i++) {
-        f->reply[2 + 2 * i] = (uint8_t)s[i];
-        f->reply[3 + 2 * i] = 0;
-    }
-    f->reply_len = 2 + 2 * n;
+    struct loopback *l = u->ctx;
+    uint16_t value = (uint16_t)(p[2] | p[3] << 8);
+    if (p[0] == 0x01 && p[1] == USB_REQ_SET_INTERFACE)
+        fake_usb_reset_toggles(u);
+    else if (p[0] == 0x02 && p[1] == USB_REQ_CLEAR_FEATURE && value == USB_ENDPOINT_HALT)
+        fake_usb_clear_halt(u, p[4]);
+    else if (p[0] == 0xC0 && p[1] == VENDOR_NAK_FOREVER)
+        u->ep0_nak_forever = true;
+    else if (p[0] == 0x40 && p[1] == VENDOR_REPLUG)
+        l->replug_requested = true;
+    else
+        return false;
+    return true;
 }
 
-static void fake_bus_reset(void *dev)
-{
-    struct fake *f = dev;
-    f->addr = 0;
-    f->nak_forever = false;
-}
-
-static enum usb_handshake fake_setup(void *dev, uint8_t addr, uint8_t ep, const uint8_t p[8])
-{
-    struct fake *f = dev;
-    if (addr != f->addr || ep != 0)
-        return USB_NO_ANSWER;
-    memcpy(f->setup, p, 8);
-    f->reply_pos = f->reply_len = 0;
-    f->ep0_stall = f->nak_forever = false;
-    f->tx_toggle = f->rx_toggle = true;
-    uint16_t value = (uint16_t)(p[2] | p[3] << 8), len = (uint16_t)(p[6] | p[7] << 8);
-    if (p[0] == 0x80 && p[1] == USB_REQ_GET_DESCRIPTOR) {
-        switch (value >> 8) {
-        case USB_DT_DEVICE: memcpy(f->reply, dev_desc, 18); f->reply_len = 18; break;
-        case USB_DT_CONFIG: memcpy(f->reply, cfg_desc, sizeof cfg_desc); f->reply_len = sizeof cfg_desc; break;
-        case USB_DT_STRING:
-            if ((value & 0xFF) == 0) {
-                static const uint8_t langs[4] = {4, 3, 0x09, 0x04};
-                memcpy(f->reply, langs, 4);
-                f->reply_len = 4;
-            } else if ((value & 0xFF) == 1) {
-                string_desc(f, "Maker");
-            } else if ((value & 0xFF) == 2) {
-                string_desc(f, "Widget");
-            } else if ((value & 0xFF) == 3) {
-                string_desc(f, "0123456789AB");
-            } else {
-                f->ep0_stall = true;
-            }
-            break;
-        default: f->ep0_stall = true;
-        }
-        if (f->reply_len > len)
-            f->reply_len = len;
-    } else if (p[0] == 0 && p[1] == USB_REQ_SET_ADDRESS) {
-        f->pending_addr = (uint8_t)value;
-    } else if (p[0] == 0 && p[1] == USB_REQ_SET_CONFIGURATION) {
-        f->ep1_toggle = f->ep2_toggle = false;
-    } else if (p[0] == 0x01 && p[1] == USB_REQ_SET_INTERFACE) {
-        f->ep1_toggle = f->ep2_toggle = false;
-    } else if (p[0] == 0x02 && p[1] == USB_REQ_CLEAR_FEATURE && value == USB_ENDPOINT_HALT) {
-        if (p[4] == 0x81)
-            f->ep1_toggle = false;
-        else if (p[4] == 0x02)
-            f->ep2_toggle = false;
-    } else if (p[0] == 0xC0 && p[1] == VENDOR_NAK_FOREVER) {
-        f->nak_forever = true;
-    } else if (p[0] == 0x40 && p[1] == VENDOR_REPLUG) {
-        f->replug_requested = true;
-    } else {
-        f->ep0_stall = true;
-    }
-    return USB_ACK;
-}
-
-static enum usb_handshake fake_out(void *dev, uint8_t addr, uint8_t ep, bool data1, const uint8_t *pkt, unsigned len)
-{
-    struct fake *f = dev;
-    if (addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0)
-        return f->ep0_stall ? USB_STALL : USB_ACK;
-    if (ep == 2) {
-        if (data1 != f->ep2_toggle)
-            return USB_ACK; /* a repeat */
-        if (f->loop_len + len > sizeof f->loop)
-            return USB_NAK;
-        memcpy(f->loop + f->loop_len, pkt, len);
-        f->loop_len += len;
-        f->ep2_toggle = !f->ep2_toggle;
-        return USB_ACK;
-    }
-    return USB_STALL;
-}
-
-static enum usb_handshake fake_in(void *dev, uint8_t addr, uint8_t ep, uint8_t *pkt, unsigned max, unsigned *len,
-                                  bool *data1)
-{
-    struct fake *f = dev;
-    (void)max;
-    if (addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->ep0_stall)
-            return USB_STALL;
-        if (f->nak_forever)
-            return USB_NAK;
-        unsigned n = f->reply_len - f->reply_pos;
-        if (n > 64)
-            n = 64;
-        memcpy(pkt, f->reply + f->reply_pos, n);
-        f->reply_pos += n;
-        *len = n;
-        *data1 = f->tx_toggle;
-        f->tx_toggle = !f->tx_toggle;
-        if (n == 0 && f->setup[0] == 0 && f->setup[1] == USB_REQ_SET_ADDRESS)
-            f->addr = f->pending_addr; /* after the status stage */
-        return USB_ACK;
-    }
-    if (ep == 1) {
-        if (!f->loop_len)
-            return USB_NAK;
-        unsigned n = f->loop_len < 64 ? f->loop_len : 64;
-        memcpy(pkt, f->loop, n);
-        memmove(f->loop, f->loop + n, f->loop_len - n);
-        f->loop_len -= n;
-        *len = n;
-        *data1 = f->ep1_toggle;
-        f->ep1_toggle = !f->ep1_toggle;
-        return USB_ACK;
-    }
-    return USB_STALL;
-}
-
-static const struct usb_device_ops fake_ops = {
-    .bus_reset = fake_bus_reset,
-    .setup = fake_setup,
-    .out = fake_out,
-    .in = fake_in,
+static const struct fake_usb_function loopback_function = {
+    .device = fake_usb_widget_device,
+    .config = cfg_desc,
+    .config_len = sizeof cfg_desc,
+    .strings = fake_usb_widget_strings,
+    .nstrings = 4,
+    .setup = loopback_setup,
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -211,11 +94,15 @@ int main(int argc, char **argv)
 
     static struct sim sim;
     static struct usb_host host;
-    static struct fake dev;
+    static struct loopback dev;
     sim_init(&sim);
     sim.log = stderr;
     sim.log_level = LOG_INFO;
-    usb_host_init(&host, &sim, &fake_ops, &dev);
+    fake_usb_init(&dev.usb, &loopback_function, &dev);
+    fake_usb_fifo_init(&dev.loop, sizeof dev.loop.data);
+    dev.usb.ep_in[1] = &dev.loop;
+    dev.usb.ep_out[2] = &dev.loop;
+    usb_host_init(&host, &sim, &fake_usb_ops, &dev.usb);
 
     struct usbip_server *server;
     char err[256];
@@ -257,7 +144,7 @@ int main(int argc, char **argv)
         }
         if (plug_at && sim.clock.now >= plug_at) {
             plug_at = 0;
-            dev.addr = 0;
+            dev.usb.addr = 0;
             usb_host_pullup_in(&host, 0, true);
         }
         struct timespec nap = {0, 200000};
