@@ -18,6 +18,27 @@ const uint8_t fake_usb_widget_device[USB_DT_DEVICE_SIZE] = {
 };
 const char *const fake_usb_widget_strings[4] = {NULL, "Maker", "Widget", "0123456789AB"};
 
+const uint8_t fake_usb_cdc_device[USB_DT_DEVICE_SIZE] = {
+    18, USB_DT_DEVICE, 0x00, 0x02, 0x02, 0x00, 0x00, 64, /* USB 2.0, class CDC, EP0 64 */
+    0x50, 0x1d, 0x7d, 0x60, 0x00, 0x02,                   /* 1d50:607d, bcdDevice 2.00 */
+    1, 2, 3, 1,
+};
+
+const uint8_t fake_usb_cdc_config[FAKE_USB_CDC_CONFIG_SIZE] = {
+    9, USB_DT_CONFIG, FAKE_USB_CDC_CONFIG_SIZE, 0, 2, 1, 0, 0xC0, 50,
+    /* the communication interface: CDC ACM, with header, call management, ACM and union descriptors */
+    9, USB_DT_INTERFACE, 0, 0, 1, 0x02, 0x02, 0x01, 0,
+    5, 0x24, 0x00, 0x10, 0x01,
+    5, 0x24, 0x01, 0x00, 0x01,
+    4, 0x24, 0x02, 0x02,
+    5, 0x24, 0x06, 0x00, 0x01,
+    7, USB_DT_ENDPOINT, USB_DIR_IN | FAKE_USB_CDC_EP_NOTIFY, USB_ENDPOINT_XFER_INT, 8, 0, 255,
+    /* the data interface */
+    9, USB_DT_INTERFACE, 1, 0, 2, 0x0A, 0x00, 0x00, 0,
+    7, USB_DT_ENDPOINT, FAKE_USB_CDC_EP_DATA_OUT, USB_ENDPOINT_XFER_BULK, 64, 0, 0,
+    7, USB_DT_ENDPOINT, USB_DIR_IN | FAKE_USB_CDC_EP_DATA_IN, USB_ENDPOINT_XFER_BULK, 64, 0, 0,
+};
+
 void fake_usb_init(struct fake_usb *u, const struct fake_usb_function *fn, void *ctx)
 {
     memset(u, 0, sizeof *u);

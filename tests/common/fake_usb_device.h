@@ -94,4 +94,17 @@ void fake_usb_clear_halt(struct fake_usb *u, uint8_t endpoint);
 extern const uint8_t fake_usb_widget_device[USB_DT_DEVICE_SIZE];
 extern const char *const fake_usb_widget_strings[4];
 
+/*
+ * The Core's firmware as a CDC ACM function, 1d50:607d, bcdDevice 2.00,
+ * strings 1-3 (manufacturer, product, serial number): interface 0
+ * (communications) with its notification endpoint, interface 1 (data) with a
+ * bulk endpoint each way, 64 bytes.
+ */
+#define FAKE_USB_CDC_EP_DATA_IN 1
+#define FAKE_USB_CDC_EP_NOTIFY 2 /* interrupt IN */
+#define FAKE_USB_CDC_EP_DATA_OUT 3
+#define FAKE_USB_CDC_CONFIG_SIZE 67
+extern const uint8_t fake_usb_cdc_device[USB_DT_DEVICE_SIZE];
+extern const uint8_t fake_usb_cdc_config[FAKE_USB_CDC_CONFIG_SIZE];
+
 #endif

@@ -18,6 +18,7 @@
  */
 #include "emu/host/serial.h"
 #include "emu/usb_host.h"
+#include "tests/common/fake_usb_device.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,197 +30,61 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EP_BULK_IN 1
-#define EP_NOTIFY 2
-#define EP_BULK_OUT 3
+#define CDC_SET_LINE_CODING 0x20u
+#define CDC_SET_CONTROL_LINE_STATE 0x22u
 
-static const uint8_t device_descriptor[18] = {
-    18, USB_DT_DEVICE, 0x00, 0x02, 0x02, 0x00, 0x00, 64, /* USB 2.0, class CDC, EP0 64 */
-    0x50, 0x1d, 0x7d, 0x60, 0x00, 0x02,                   /* 1d50:607d, bcdDevice 2.00 */
-    1, 2, 3, 1,
-};
-
-static const uint8_t config_descriptor[67] = {
-    9, USB_DT_CONFIG, 67, 0, 2, 1, 0, 0xC0, 50,
-    /* the communication interface: CDC ACM, with header, call management, ACM and union descriptors */
-    9, USB_DT_INTERFACE, 0, 0, 1, 0x02, 0x02, 0x01, 0,
-    5, 0x24, 0x00, 0x10, 0x01,
-    5, 0x24, 0x01, 0x00, 0x01,
-    4, 0x24, 0x02, 0x02,
-    5, 0x24, 0x06, 0x00, 0x01,
-    7, USB_DT_ENDPOINT, 0x80 | EP_NOTIFY, USB_ENDPOINT_XFER_INT, 8, 0, 255,
-    /* the data interface */
-    9, USB_DT_INTERFACE, 1, 0, 2, 0x0A, 0x00, 0x00, 0,
-    7, USB_DT_ENDPOINT, EP_BULK_OUT, USB_ENDPOINT_XFER_BULK, 64, 0, 0,
-    7, USB_DT_ENDPOINT, 0x80 | EP_BULK_IN, USB_ENDPOINT_XFER_BULK, 64, 0, 0,
-};
-
+/* The CDC ACM function of tests/common with the firmware's serial number. */
 struct fake_core {
-    struct usb_host *host;
-    uint8_t addr, pending_addr;
-    uint8_t setup[8];
-    uint8_t reply[256];
-    unsigned reply_len, reply_pos;
-    uint8_t ep0_out[64];
-    unsigned ep0_out_len;
-    bool ep0_stall, ep0_in_toggle, ep0_out_toggle;
-    bool bulk_in_toggle, bulk_out_toggle;
-    uint8_t echo[4096];
-    unsigned echo_len;
+    struct fake_usb usb;
+    struct fake_usb_fifo echo;   /* what bulk OUT brought, in upper case, for bulk IN */
+    struct fake_usb_fifo notify; /* nothing fills it: no SERIAL_STATE to tell, the endpoint NAKs */
 };
 
-static void string_descriptor(struct fake_core *f, const char *s)
-{
-    unsigned n = (unsigned)strlen(s);
-    f->reply[0] = (uint8_t)(2 + 2 * n);
-    f->reply[1] = USB_DT_STRING;
-    for (unsigned i = 0; i < n; i++) {
-        f->reply[2 + 2 * i] = (uint8_t)s[i];
-        f->reply[3 + 2 * i] = 0;
-    }
-    f->reply_len = 2 + 2 * n;
-}
+static const char *const strings[] = {NULL, "Spark Devices", "Spark Core with WiFi", "53FF6C066667574821362567"};
 
-static void fake_bus_reset(void *dev)
+static bool core_setup(struct fake_usb *u, const uint8_t p[8])
 {
-    struct fake_core *f = dev;
-    f->addr = 0;
-}
-
-static enum usb_handshake fake_setup(void *dev, uint8_t addr, uint8_t ep, const uint8_t p[8])
-{
-    struct fake_core *f = dev;
-    if (addr != f->addr || ep != 0)
-        return USB_NO_ANSWER;
-    memcpy(f->setup, p, 8);
-    f->reply_pos = f->reply_len = f->ep0_out_len = 0;
-    f->ep0_stall = false;
-    f->ep0_in_toggle = f->ep0_out_toggle = true;
+    (void)u;
     uint16_t value = (uint16_t)(p[2] | p[3] << 8), length = (uint16_t)(p[6] | p[7] << 8);
-    if (p[0] == 0x80 && p[1] == USB_REQ_GET_DESCRIPTOR) {
-        switch (value >> 8) {
-        case USB_DT_DEVICE:
-            memcpy(f->reply, device_descriptor, sizeof device_descriptor);
-            f->reply_len = sizeof device_descriptor;
-            break;
-        case USB_DT_CONFIG:
-            memcpy(f->reply, config_descriptor, sizeof config_descriptor);
-            f->reply_len = sizeof config_descriptor;
-            break;
-        case USB_DT_STRING: {
-            static const char *const strings[] = {NULL, "Spark Devices", "Spark Core with WiFi",
-                                                  "53FF6C066667574821362567"};
-            unsigned index = value & 0xFFu;
-            if (index == 0) {
-                static const uint8_t langids[4] = {4, USB_DT_STRING, 0x09, 0x04};
-                memcpy(f->reply, langids, 4);
-                f->reply_len = 4;
-            } else if (index < 4) {
-                string_descriptor(f, strings[index]);
-            } else {
-                f->ep0_stall = true;
-            }
-            break;
-        }
-        default:
-            f->ep0_stall = true;
-        }
-        if (f->reply_len > length)
-            f->reply_len = length;
-    } else if (p[0] == 0x00 && p[1] == USB_REQ_SET_ADDRESS) {
-        f->pending_addr = (uint8_t)value;
-    } else if (p[0] == 0x00 && p[1] == USB_REQ_SET_CONFIGURATION) {
-        f->bulk_in_toggle = f->bulk_out_toggle = false;
-    } else if (p[0] == 0x21 && p[1] == 0x20 && length == 7) {
-        /* SET_LINE_CODING: the data stage follows */
-    } else if (p[0] == 0x21 && p[1] == 0x22) {
+    if (p[0] == 0x21 && p[1] == CDC_SET_LINE_CODING && length == 7)
+        return true; /* the data stage follows */
+    if (p[0] == 0x21 && p[1] == CDC_SET_CONTROL_LINE_STATE) {
         printf("CONTROL_LINE_STATE %u\n", value);
         fflush(stdout);
-    } else {
-        f->ep0_stall = true;
+        return true;
     }
-    return USB_ACK;
+    return false;
 }
 
-static enum usb_handshake fake_out(void *dev, uint8_t addr, uint8_t ep, bool data1, const uint8_t *packet,
-                                   unsigned len)
+static void core_ep0_out_done(struct fake_usb *u)
 {
-    struct fake_core *f = dev;
-    if (addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->ep0_stall)
-            return USB_STALL;
-        if (len && data1 == f->ep0_out_toggle && f->ep0_out_len + len <= sizeof f->ep0_out) {
-            memcpy(f->ep0_out + f->ep0_out_len, packet, len);
-            f->ep0_out_len += len;
-            f->ep0_out_toggle = !f->ep0_out_toggle;
-            if (f->setup[1] == 0x20 && f->ep0_out_len == 7) {
-                const uint8_t *c = f->ep0_out;
-                printf("LINE_CODING %u %u %u %u\n", (unsigned)(c[0] | c[1] << 8 | c[2] << 16 | (uint32_t)c[3] << 24),
-                       c[4], c[5], c[6]);
-                fflush(stdout);
-            }
-        }
-        return USB_ACK;
+    if (u->setup[1] == CDC_SET_LINE_CODING) {
+        const uint8_t *c = u->ep0_out;
+        printf("LINE_CODING %u %u %u %u\n", (unsigned)(c[0] | c[1] << 8 | c[2] << 16 | (uint32_t)c[3] << 24), c[4],
+               c[5], c[6]);
+        fflush(stdout);
     }
-    if (ep != EP_BULK_OUT)
-        return USB_STALL;
-    if (data1 != f->bulk_out_toggle)
-        return USB_ACK; /* a retry of a packet already taken */
-    if (f->echo_len + len > sizeof f->echo)
-        return USB_NAK;
-    printf("OUT %.*s\n", (int)len, (const char *)packet);
+}
+
+static void core_bulk_out(struct fake_usb *u, uint8_t ep, uint8_t *data, unsigned len)
+{
+    (void)u;
+    (void)ep;
+    printf("OUT %.*s\n", (int)len, (const char *)data);
     fflush(stdout);
     for (unsigned i = 0; i < len; i++)
-        f->echo[f->echo_len++] = (uint8_t)toupper(packet[i]);
-    f->bulk_out_toggle = !f->bulk_out_toggle;
-    return USB_ACK;
+        data[i] = (uint8_t)toupper(data[i]);
 }
 
-static enum usb_handshake fake_in(void *dev, uint8_t addr, uint8_t ep, uint8_t *packet, unsigned max, unsigned *len,
-                                  bool *data1)
-{
-    struct fake_core *f = dev;
-    (void)max;
-    if (addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->ep0_stall)
-            return USB_STALL;
-        unsigned n = f->reply_len - f->reply_pos;
-        if (n > 64)
-            n = 64;
-        memcpy(packet, f->reply + f->reply_pos, n);
-        f->reply_pos += n;
-        *len = n;
-        *data1 = f->ep0_in_toggle;
-        f->ep0_in_toggle = !f->ep0_in_toggle;
-        if (n == 0 && f->setup[0] == 0x00 && f->setup[1] == USB_REQ_SET_ADDRESS)
-            f->addr = f->pending_addr; /* after the status stage */
-        return USB_ACK;
-    }
-    if (ep == EP_NOTIFY)
-        return USB_NAK; /* no SERIAL_STATE to tell */
-    if (ep != EP_BULK_IN)
-        return USB_STALL;
-    if (!f->echo_len)
-        return USB_NAK;
-    unsigned n = f->echo_len < 64 ? f->echo_len : 64;
-    memcpy(packet, f->echo, n);
-    memmove(f->echo, f->echo + n, f->echo_len - n);
-    f->echo_len -= n;
-    *len = n;
-    *data1 = f->bulk_in_toggle;
-    f->bulk_in_toggle = !f->bulk_in_toggle;
-    return USB_ACK;
-}
-
-static const struct usb_device_ops fake_ops = {
-    .bus_reset = fake_bus_reset,
-    .setup = fake_setup,
-    .out = fake_out,
-    .in = fake_in,
+static const struct fake_usb_function core_function = {
+    .device = fake_usb_cdc_device,
+    .config = fake_usb_cdc_config,
+    .config_len = sizeof fake_usb_cdc_config,
+    .strings = strings,
+    .nstrings = 4,
+    .setup = core_setup,
+    .ep0_out_done = core_ep0_out_done,
+    .bulk_out = core_bulk_out,
 };
 
 static void kick_machine(void *opaque)
@@ -276,10 +141,15 @@ int main(int argc, char **argv)
     sim_init(&m->sim);
     pthread_mutex_init(&m->wake_lock, NULL);
     pthread_cond_init(&m->wake_cond, NULL);
-    usb_host_init(host, &m->sim, &fake_ops, core);
+    fake_usb_init(&core->usb, &core_function, core);
+    fake_usb_fifo_init(&core->echo, sizeof core->echo.data);
+    fake_usb_fifo_init(&core->notify, 0);
+    core->usb.ep_in[FAKE_USB_CDC_EP_DATA_IN] = &core->echo;
+    core->usb.ep_out[FAKE_USB_CDC_EP_DATA_OUT] = &core->echo;
+    core->usb.ep_in[FAKE_USB_CDC_EP_NOTIFY] = &core->notify;
+    usb_host_init(host, &m->sim, &fake_usb_ops, &core->usb);
     host->kick = kick_machine;
     host->kick_opaque = m;
-    core->host = host;
     machine_add_service(m, host_service, host);
 
     struct usb_serial *serial;
