@@ -149,6 +149,8 @@ static enum usb_handshake fake_setup(void *dev, uint8_t addr, uint8_t ep, const 
     } else if (!u->fn->setup || !u->fn->setup(u, p)) {
         u->ep0_stall = true;
     }
+    if (u->reply_len > sizeof u->reply) /* a hook's own length beyond the buffer */
+        u->reply_len = sizeof u->reply;
     if (u->reply_len > length)
         u->reply_len = length;
     return USB_ACK;

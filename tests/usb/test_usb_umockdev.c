@@ -16,6 +16,7 @@
  */
 #include "emu/host/usb_umockdev.h"
 #include "emu/usb_host.h"
+#include "tests/common/fake_usb_device.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,7 @@
 
 extern char **environ;
 
-/* ---- a fake device: DfuSe in DFU mode, CDC ACM in "firmware" mode ---- */
+/* ---- a fake device: DfuSe in DFU mode, the CDC ACM function of tests/common in "firmware" mode ---- */
 
 static const uint8_t dfu_device[18] = {18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x50, 0x1d, 0x7f, 0x60, 0x00, 0x02, 1, 2, 3, 1};
 static const uint8_t dfu_config[] = {
@@ -46,16 +47,6 @@ static const uint8_t dfu_config[] = {
     9, 4, 0, 1, 0, 0xFE, 1, 2, 5,                   /* DFU, alt 1: SPI flash */
     9, 0x21, 0x0b, 0xff, 0x00, 0x00, 0x04, 0x1a, 0x01, /* DFU functional: 1024-byte transfers, DfuSe 1.1a */
 };
-static const uint8_t cdc_device[18] = {18, 1, 0x00, 0x02, 2, 0, 0, 64, 0x50, 0x1d, 0x7d, 0x60, 0x00, 0x02, 1, 2, 3, 1};
-static const uint8_t cdc_config[] = {
-    9, 2, 67, 0, 2, 1, 0, 0xC0, 50,
-    9, 4, 0, 0, 1, 2, 2, 1, 0,                      /* communications */
-    5, 0x24, 0, 0x10, 0x01, 5, 0x24, 1, 0, 1, 4, 0x24, 2, 2, 5, 0x24, 6, 0, 1,
-    7, 5, 0x82, 3, 8, 0, 0xFF,
-    9, 4, 1, 0, 2, 0x0A, 0, 0, 0,                   /* data */
-    7, 5, 0x03, 2, 64, 0, 0,
-    7, 5, 0x81, 2, 64, 0, 0,
-};
 static const char *const dfu_strings[] = {NULL, "Spark Devices", "CORE DFU", "8D7A3B6C5449",
                                           "@Internal Flash  /0x08000000/20*001Ka,108*001Kg",
                                           "@SPI Flash : SST25x/0x00000000/512*04Kg"};
@@ -63,225 +54,139 @@ static const char *const cdc_strings[] = {NULL, "Spark Devices", "Spark Core wit
 
 enum { DFU_IDLE = 2, DFU_DNLOAD_SYNC = 3, DFU_DNBUSY = 4, DFU_DNLOAD_IDLE = 5, DFU_UPLOAD_IDLE = 9 };
 
-struct fake {
-    bool cdc;
-    uint8_t addr, pending_addr;
-    uint8_t setup[8];
-    uint8_t reply[4096];
-    unsigned reply_len, reply_pos;
-    uint8_t out[1024];
-    unsigned out_len;
-    bool stall, tx_toggle, rx_toggle, nak_forever;
+struct core {
+    struct fake_usb usb;
     int dfu_state;
     uint32_t dfu_address;
-    uint8_t echo[512];
-    unsigned echo_len;
-    bool ep1_toggle, ep3_toggle;
+    struct fake_usb_fifo echo;   /* CDC: what bulk OUT brings comes back on bulk IN */
+    struct fake_usb_fifo notify; /* CDC: nothing fills it, the notification endpoint NAKs */
 };
 
 static uint8_t flash_byte(uint32_t a) { return (uint8_t)(a * 7u + 3u); }
 
-static void reply_string(struct fake *f, const char *s)
+/* What both modes answer alike. */
+static bool common_setup(struct fake_usb *u, const uint8_t p[8])
 {
-    unsigned n = (unsigned)strlen(s);
-    f->reply[0] = (uint8_t)(2 + 2 * n);
-    f->reply[1] = 3;
-    for (unsigned i = 0; i < n; i++) {
-        f->reply[2 + 2 * i] = (uint8_t)s[i];
-        f->reply[3 + 2 * i] = 0;
-    }
-    f->reply_len = 2 + 2 * n;
-}
-
-static void dfu_status(struct fake *f)
-{
-    if (f->dfu_state == DFU_DNLOAD_SYNC)
-        f->dfu_state = DFU_DNBUSY;
-    else if (f->dfu_state == DFU_DNBUSY)
-        f->dfu_state = DFU_DNLOAD_IDLE;
-    uint8_t st[6] = {0, 0, 0, 0, (uint8_t)f->dfu_state, 0};
-    memcpy(f->reply, st, 6);
-    f->reply_len = 6;
-}
-
-static void fake_bus_reset(void *dev)
-{
-    struct fake *f = dev;
-    f->addr = 0;
-    f->nak_forever = false;
-}
-
-static enum usb_handshake fake_setup(void *dev, uint8_t addr, uint8_t ep, const uint8_t p[8])
-{
-    struct fake *f = dev;
-    if (addr != f->addr || ep != 0)
-        return USB_NO_ANSWER;
-    memcpy(f->setup, p, 8);
-    f->reply_pos = f->reply_len = f->out_len = 0;
-    f->stall = f->nak_forever = false;
-    f->tx_toggle = f->rx_toggle = true;
-    uint16_t value = (uint16_t)(p[2] | p[3] << 8), len = (uint16_t)(p[6] | p[7] << 8);
-    const char *const *strings = f->cdc ? cdc_strings : dfu_strings;
-    unsigned nstrings = f->cdc ? 4 : 6;
     if (p[0] == 0x80 && p[1] == USB_REQ_GET_STATUS) {
-        f->reply[0] = 1; /* self-powered */
-        f->reply[1] = 0;
-        f->reply_len = 2;
-    } else if (p[0] == 0x80 && p[1] == USB_REQ_GET_DESCRIPTOR) {
-        unsigned idx = value & 0xFF;
-        switch (value >> 8) {
-        case USB_DT_DEVICE:
-            memcpy(f->reply, f->cdc ? cdc_device : dfu_device, 18);
-            f->reply_len = 18;
-            break;
-        case USB_DT_CONFIG:
-            f->reply_len = f->cdc ? sizeof cdc_config : sizeof dfu_config;
-            memcpy(f->reply, f->cdc ? cdc_config : dfu_config, f->reply_len);
-            break;
-        case USB_DT_STRING:
-            if (idx == 0) {
-                static const uint8_t langs[4] = {4, 3, 0x09, 0x04};
-                memcpy(f->reply, langs, 4);
-                f->reply_len = 4;
-            } else if (idx < nstrings) {
-                reply_string(f, strings[idx]);
-            } else {
-                f->stall = true;
-            }
-            break;
-        default:
-            f->stall = true;
-        }
-    } else if (p[0] == 0 && p[1] == USB_REQ_SET_ADDRESS) {
-        f->pending_addr = (uint8_t)value;
-    } else if ((p[0] == 0 && p[1] == USB_REQ_SET_CONFIGURATION) || (p[0] == 1 && p[1] == USB_REQ_SET_INTERFACE)) {
-        f->ep1_toggle = f->ep3_toggle = false;
+        u->reply[0] = 1; /* self-powered */
+        u->reply[1] = 0;
+        u->reply_len = 2;
+    } else if (p[0] == 1 && p[1] == USB_REQ_SET_INTERFACE) {
+        fake_usb_reset_toggles(u);
     } else if (p[0] == 0x02 && p[1] == USB_REQ_CLEAR_FEATURE) {
         /* endpoint halt: nothing halts here */
     } else if (p[0] == 0xC0 && p[1] == 0x42) {
-        f->nak_forever = true; /* a request that never answers: time-outs and dying clients */
-    } else if (!f->cdc && p[0] == 0xA1 && p[1] == 3) {
-        dfu_status(f);
-    } else if (!f->cdc && p[0] == 0xA1 && p[1] == 5) {
-        f->reply[0] = (uint8_t)f->dfu_state;
-        f->reply_len = 1;
-    } else if (!f->cdc && p[0] == 0x21 && (p[1] == 4 || p[1] == 6)) {
-        f->dfu_state = DFU_IDLE; /* CLRSTATUS, ABORT */
-    } else if (!f->cdc && p[0] == 0x21 && p[1] == 1) {
-        f->dfu_state = DFU_DNLOAD_SYNC; /* DNLOAD: the command arrives in the data stage */
-    } else if (!f->cdc && p[0] == 0xA1 && p[1] == 2 && value >= 2) {
-        uint32_t base = f->dfu_address + (uint32_t)(value - 2) * 1024u;
-        for (unsigned i = 0; i < len && i < sizeof f->reply; i++)
-            f->reply[i] = flash_byte(base + i);
-        f->reply_len = len;
-        f->dfu_state = DFU_UPLOAD_IDLE;
-    } else if (f->cdc && (p[0] == 0x21 || p[0] == 0xA1)) {
-        if (p[1] == 0x21) { /* GET_LINE_CODING */
-            static const uint8_t lc[7] = {0x00, 0xC2, 0x01, 0x00, 0, 0, 8};
-            memcpy(f->reply, lc, 7);
-            f->reply_len = 7;
-        }
+        u->ep0_nak_forever = true; /* a request that never answers: time-outs and dying clients */
     } else {
-        f->stall = true;
+        return false;
     }
-    if (f->reply_len > len)
-        f->reply_len = len;
-    return USB_ACK;
+    return true;
 }
 
-static void fake_out_done(struct fake *f)
+static void dfu_status(struct core *c)
 {
-    if (!f->cdc && f->setup[0] == 0x21 && f->setup[1] == 1 && f->setup[2] == 0 && f->out_len == 5 &&
-        f->out[0] == 0x21)
-        f->dfu_address = (uint32_t)(f->out[1] | f->out[2] << 8 | f->out[3] << 16 | (uint32_t)f->out[4] << 24);
+    if (c->dfu_state == DFU_DNLOAD_SYNC)
+        c->dfu_state = DFU_DNBUSY;
+    else if (c->dfu_state == DFU_DNBUSY)
+        c->dfu_state = DFU_DNLOAD_IDLE;
+    uint8_t st[6] = {0, 0, 0, 0, (uint8_t)c->dfu_state, 0};
+    memcpy(c->usb.reply, st, 6);
+    c->usb.reply_len = 6;
 }
 
-static enum usb_handshake fake_out(void *dev, uint8_t addr, uint8_t ep, bool data1, const uint8_t *pkt,
-                                   unsigned len)
+static bool dfu_setup(struct fake_usb *u, const uint8_t p[8])
 {
-    struct fake *f = dev;
-    if (addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->stall)
-            return USB_STALL;
-        uint16_t wlength = (uint16_t)(f->setup[6] | f->setup[7] << 8);
-        if (len && data1 == f->rx_toggle && f->out_len + len <= sizeof f->out) {
-            memcpy(f->out + f->out_len, pkt, len);
-            f->out_len += len;
-            f->rx_toggle = !f->rx_toggle;
-            if (f->out_len == wlength)
-                fake_out_done(f);
-        }
-        return USB_ACK;
+    struct core *c = u->ctx;
+    uint16_t value = (uint16_t)(p[2] | p[3] << 8), len = (uint16_t)(p[6] | p[7] << 8);
+    if (common_setup(u, p)) {
+        /* done */
+    } else if (p[0] == 0xA1 && p[1] == 3) {
+        dfu_status(c);
+    } else if (p[0] == 0xA1 && p[1] == 5) {
+        u->reply[0] = (uint8_t)c->dfu_state;
+        u->reply_len = 1;
+    } else if (p[0] == 0x21 && (p[1] == 4 || p[1] == 6)) {
+        c->dfu_state = DFU_IDLE; /* CLRSTATUS, ABORT */
+    } else if (p[0] == 0x21 && p[1] == 1) {
+        c->dfu_state = DFU_DNLOAD_SYNC; /* DNLOAD: the command arrives in the data stage */
+    } else if (p[0] == 0xA1 && p[1] == 2 && value >= 2) {
+        uint32_t base = c->dfu_address + (uint32_t)(value - 2) * 1024u;
+        for (unsigned i = 0; i < len && i < sizeof u->reply; i++)
+            u->reply[i] = flash_byte(base + i);
+        u->reply_len = len;
+        c->dfu_state = DFU_UPLOAD_IDLE;
+    } else {
+        return false;
     }
-    if (f->cdc && ep == 3) {
-        if (data1 != f->ep3_toggle)
-            return USB_ACK;
-        if (f->echo_len + len > sizeof f->echo)
-            return USB_NAK;
-        memcpy(f->echo + f->echo_len, pkt, len);
-        f->echo_len += len;
-        f->ep3_toggle = !f->ep3_toggle;
-        return USB_ACK;
-    }
-    return USB_STALL;
+    return true;
 }
 
-static enum usb_handshake fake_in(void *dev, uint8_t addr, uint8_t ep, uint8_t *pkt, unsigned max, unsigned *len,
-                                  bool *data1)
+/* A DfuSe command in block 0: 0x21 SET_ADDRESS_POINTER with its address. */
+static void dfu_ep0_out_done(struct fake_usb *u)
 {
-    struct fake *f = dev;
-    (void)max;
-    if (addr != f->addr)
-        return USB_NO_ANSWER;
-    if (ep == 0) {
-        if (f->stall)
-            return USB_STALL;
-        if (f->nak_forever)
-            return USB_NAK;
-        unsigned n = f->reply_len - f->reply_pos;
-        if (n > 64)
-            n = 64;
-        memcpy(pkt, f->reply + f->reply_pos, n);
-        f->reply_pos += n;
-        *len = n;
-        *data1 = f->tx_toggle;
-        f->tx_toggle = !f->tx_toggle;
-        if (n == 0 && f->setup[1] == USB_REQ_SET_ADDRESS && f->setup[0] == 0)
-            f->addr = f->pending_addr;
-        return USB_ACK;
-    }
-    if (f->cdc && ep == 1) {
-        if (!f->echo_len)
-            return USB_NAK;
-        unsigned n = f->echo_len < 64 ? f->echo_len : 64;
-        memcpy(pkt, f->echo, n);
-        memmove(f->echo, f->echo + n, f->echo_len - n);
-        f->echo_len -= n;
-        *len = n;
-        *data1 = f->ep1_toggle;
-        f->ep1_toggle = !f->ep1_toggle;
-        return USB_ACK;
-    }
-    if (f->cdc && ep == 2)
-        return USB_NAK;
-    return USB_STALL;
+    struct core *c = u->ctx;
+    const uint8_t *d = u->ep0_out;
+    if (u->setup[0] == 0x21 && u->setup[1] == 1 && u->setup[2] == 0 && u->ep0_out_len == 5 && d[0] == 0x21)
+        c->dfu_address = (uint32_t)(d[1] | d[2] << 8 | d[3] << 16 | (uint32_t)d[4] << 24);
 }
 
-static const struct usb_device_ops fake_ops = {
-    .bus_reset = fake_bus_reset,
-    .setup = fake_setup,
-    .out = fake_out,
-    .in = fake_in,
+static bool cdc_setup(struct fake_usb *u, const uint8_t p[8])
+{
+    if (common_setup(u, p))
+        return true;
+    if (p[0] != 0x21 && p[0] != 0xA1)
+        return false;
+    if (p[1] == 0x21) { /* GET_LINE_CODING */
+        static const uint8_t lc[7] = {0x00, 0xC2, 0x01, 0x00, 0, 0, 8};
+        memcpy(u->reply, lc, 7);
+        u->reply_len = 7;
+    }
+    return true;
+}
+
+static const struct fake_usb_function dfu_function = {
+    .device = dfu_device,
+    .config = dfu_config,
+    .config_len = sizeof dfu_config,
+    .strings = dfu_strings,
+    .nstrings = 6,
+    .setup = dfu_setup,
+    .ep0_out_done = dfu_ep0_out_done,
 };
+
+static const struct fake_usb_function cdc_function = {
+    .device = fake_usb_cdc_device,
+    .config = fake_usb_cdc_config,
+    .config_len = sizeof fake_usb_cdc_config,
+    .strings = cdc_strings,
+    .nstrings = 4,
+    .setup = cdc_setup,
+};
+
+/* Be the DFU device or the CDC one from the next attach on (only while detached), in dfuIDLE. */
+static void core_become(struct core *c, bool cdc)
+{
+    c->usb.fn = cdc ? &cdc_function : &dfu_function;
+    c->usb.ep_in[FAKE_USB_CDC_EP_DATA_IN] = cdc ? &c->echo : NULL;
+    c->usb.ep_out[FAKE_USB_CDC_EP_DATA_OUT] = cdc ? &c->echo : NULL;
+    c->usb.ep_in[FAKE_USB_CDC_EP_NOTIFY] = cdc ? &c->notify : NULL;
+    c->dfu_state = DFU_IDLE;
+}
+
+static void core_init(struct core *c)
+{
+    fake_usb_init(&c->usb, &dfu_function, c);
+    fake_usb_fifo_init(&c->echo, 512);
+    fake_usb_fifo_init(&c->notify, 0);
+    core_become(c, false);
+}
 
 /* ---- the "emulator thread": virtual time paced against the wall clock ---- */
 
 struct bench {
     struct sim sim;
     struct usb_host host;
-    struct fake dev;
+    struct core dev;
     struct usb_umockdev *u;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -488,8 +393,7 @@ static void replug(struct bench *b, bool cdc)
     int d = __atomic_load_n(&b->detached, __ATOMIC_ACQUIRE), a = __atomic_load_n(&b->attached, __ATOMIC_ACQUIRE);
     on_emu(b, cmd_unplug);
     CHECK(wait_count(&b->detached, d + 1, 2000), "no detach");
-    b->dev.cdc = cdc; /* the emulator thread does not touch the device while unplugged */
-    b->dev.dfu_state = DFU_IDLE;
+    core_become(&b->dev, cdc); /* the emulator thread does not touch the device while unplugged */
     on_emu(b, cmd_plug);
     CHECK(wait_count(&b->attached, a + 1, 3000), "no attach after replug");
 }
@@ -523,8 +427,8 @@ int main(int argc, char **argv)
     sim_init(&b->sim);
     b->sim.log = getenv("VERBOSE") ? stderr : NULL;
     b->sim.log_level = getenv("VERBOSE") ? LOG_DEBUG : LOG_WARN;
-    b->dev.dfu_state = DFU_IDLE;
-    usb_host_init(&b->host, &b->sim, &fake_ops, &b->dev);
+    core_init(&b->dev);
+    usb_host_init(&b->host, &b->sim, &fake_usb_ops, &b->dev.usb);
     b->host.kick = bench_kick;
     b->host.kick_opaque = b;
     usb_host_plug(&b->host, true); /* a cable to this host: the pull-up below connects the device */
