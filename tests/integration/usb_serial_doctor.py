@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 import tty
-from sparktest import blink_periods, check, emulator, fail, firmware, ok, segments
+from sparktest import check, emulator, fail, firmware, ok, segments
 
 STEP_TIMEOUT = 5.0  # the doctor answers within milliseconds (the first, once its loop() runs at 1.4 s); slack for a busy host
 
@@ -121,9 +121,13 @@ records = [json.loads(line) for line in open(trace)]
 faults = [r for r in records if r["kind"] == "fault"]
 check(not faults, f"faults: {faults[:3]}")
 led = [(r["t_us"], (r["r"], r["g"], r["b"])) for r in records if r["kind"] == "led"]
-periods, ons = blink_periods(led, "blue")
+# Listening mode's blinks are 250 ms on. Leaving it, the firmware may show blue for a few ms on its way to green
+# (whether a 25 ms LED sample catches that depends on when the host's answers arrive): not a blink.
+blinks = [(a, b) for a, b, name in segments(led) if name == "blue" and b is not None and b - a >= 100000]
+ons = [a for a, _ in blinks]
+periods = [b - a for a, b in zip(ons, ons[1:])]
 check(len(periods) >= 2 and all(abs(d - 500000) < 5000 for d in periods),
-      f"listening mode should blink blue every 500 ms; blue came on at {ons[:8]}")
+      f"listening mode should blink blue every 500 ms; blue came on for 100 ms or more at {ons[:8]}")
 after = [name for _, _, name in segments(led, start_us=ons[-1])]
 check("green" in after, f"after listening mode the Core should connect (green); the LED showed {after[:10]}")
 ok(f"--serial pty: the doctor's dialogue, listening mode and its Wi-Fi prompts ({t_pty:.1f} s)")
