@@ -67,7 +67,13 @@ static void test_round_trip_and_sections(void **state)
     assert_true(snap_enter(&r, "THING"));
     thing_load(&out, &r);
     assert_true(snap_leave(&r));
-    assert_memory_equal(&in, &out, sizeof in);
+    /* field by field: the struct's tail padding is not a value (garbage in `in`, zeros in `out`) */
+    assert_int_equal(out.a, in.a);
+    assert_int_equal(out.b, in.b);
+    assert_int_equal(out.c, in.c);
+    assert_memory_equal(out.d, in.d, sizeof in.d);
+    assert_true(out.e == in.e);
+    assert_int_equal(out.f, in.f);
     char next[32];
     snap_peek_section(&r, next, sizeof next);
     assert_string_equal(next, "EMPTY");
