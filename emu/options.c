@@ -5,6 +5,7 @@
  */
 #include "options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ void options_usage(FILE *f)
         "\n"
         "Running:\n"
         "  --headless               no window (automatic when there is no display)\n"
-        "  --run-for DURATION       stop after this much virtual time: <n>us, <n>ms or <n>s\n"
+        "  --run-for DURATION       stop after this much virtual time: <n>us, <n>ms or <n>s (2.5s too)\n"
         "  --speed max|realtime|F   pacing against the wall clock (default: max headless,\n"
         "                           realtime with a window); F = virtual seconds per wall second\n"
         "  --timeout-status N       exit status when --run-for elapses (default 0)\n"
@@ -165,11 +166,26 @@ void options_usage(FILE *f)
 
 int parse_duration(const char *s, uint64_t *cycles)
 {
+    if (!isdigit((unsigned char)s[0]))
+        return -1; /* no sign, no blanks */
     char *end;
     errno = 0;
     unsigned long long n = strtoull(s, &end, 10);
-    if (end == s || errno || s[0] == '-')
+    if (errno)
         return -1;
+    /* a decimal part ("2.5s", "1.25ms"): frac / scale, digits past the ninth ignored */
+    uint64_t frac = 0, scale = 1;
+    if (*end == '.') {
+        end++;
+        if (!isdigit((unsigned char)*end))
+            return -1;
+        for (; isdigit((unsigned char)*end); end++) {
+            if (scale < 1000000000ull) {
+                frac = frac * 10 + (uint64_t)(*end - '0');
+                scale *= 10;
+            }
+        }
+    }
     uint64_t mult;
     if (strcmp(end, "us") == 0)
         mult = SIM_US(1);
@@ -177,13 +193,16 @@ int parse_duration(const char *s, uint64_t *cycles)
         mult = SIM_MS(1);
     else if (strcmp(end, "s") == 0)
         mult = SIM_S(1);
-    else if (*end == '\0' && n == 0)
+    else if (*end == '\0' && n == 0 && scale == 1)
         mult = 1;
     else
         return -1;
     if (n > UINT64_MAX / mult)
         return -1;
-    *cycles = n * mult;
+    uint64_t part = (frac * mult + scale / 2) / scale; /* to the nearest cycle; frac * mult < 2^63 */
+    if (n * mult > UINT64_MAX - part)
+        return -1;
+    *cycles = n * mult + part;
     return 0;
 }
 

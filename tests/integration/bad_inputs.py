@@ -59,6 +59,8 @@ cases = [
     (["--load", fake_elf], "fake.elf", ("not an ELF file",)),
     (["--load", fake_hex + "@0x08005000"], "fake.hex", ("not Intel HEX",)),
     (["--run-for", "ten"], "--run-for", ("duration",)),
+    (["--run-for", "1.s"], "--run-for", ("duration",)),
+    (["--run-for", "+1s"], "--run-for", ("duration",)),
     (["--press", "boot@1s"], "boot", ("button",)),
 ]
 for args, name, words in cases:
@@ -72,3 +74,9 @@ for args, name, words in cases:
     check(snapshot(used) == before, f"{args}: the used state directory changed")
     check(not os.path.exists(os.path.join(tmp, "fresh")), f"{args}: a fresh state directory was created")
     ok(f"{' '.join(args)} -> exit 2: {msg.splitlines()[-1]}")
+
+# a decimal part is a duration too, to the nearest cycle
+p = subprocess.run([emulator(), "--headless", "--run-for", "2.5ms", "--stats", "--state", os.path.join(tmp, "dec")],
+                   capture_output=True, text=True, timeout=60)
+check(p.returncode == 0 and "virtual 0.002500 s" in p.stderr, f"--run-for 2.5ms: {p.returncode} {p.stderr[-500:]}")
+ok("--run-for 2.5ms runs 2.5 ms of virtual time")
