@@ -17,6 +17,7 @@
  * detach: its breakpoints go and the core runs on.
  */
 #include "host.h"
+#include "tcp_listen.h"
 #include "emu/debug.h"
 
 #include <errno.h>
@@ -1087,40 +1088,13 @@ static int parse_addr_port(struct gdb *g, const char *arg, char *err, size_t err
 
 static int listen_on(struct gdb *g, const char *arg, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(g->addr, g->port, &hints, &res);
-    if (rc) {
-        snprintf(err, errlen, "--gdb %s: cannot use address '%s': %s", arg, g->addr, gai_strerror(rc));
+    char who[160];
+    snprintf(who, sizeof who, "--gdb %s", arg);
+    uint16_t bound = 0;
+    int fd = tcp_listen(who, g->addr, g->port, 4, &bound, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 4)) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        char serv[16];
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-            getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, serv, sizeof serv, NI_NUMERICSERV) == 0)
-            snprintf(g->port, sizeof g->port, "%s", serv); /* port 0: the one the system chose */
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, errlen, "--gdb %s: cannot listen on %s:%s: %s", arg, g->addr, g->port, strerror(saved));
-        return -1;
-    }
+    snprintf(g->port, sizeof g->port, "%u", (unsigned)bound); /* port 0: the one the system chose */
     g->listen_fd = fd;
     return 0;
 }

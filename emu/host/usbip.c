@@ -18,6 +18,7 @@
  */
 #include "usbip.h"
 #include "usbip_pdu.h"
+#include "tcp_listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1105,39 +1106,9 @@ static int listen_on(struct usbip_server *s, const char *arg, char *err, size_t 
     char addr[128], port[8];
     if (parse_addr_port(arg, addr, sizeof addr, port, sizeof port, err, errlen))
         return -1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(addr, port, &hints, &res);
-    if (rc) {
-        snprintf(err, errlen, "--usbip: cannot use address '%s': %s", addr, gai_strerror(rc));
+    int fd = tcp_listen("--usbip", addr, port, 16, &s->port, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 16)) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-            s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                     : ((struct sockaddr_in *)&ss)->sin_port);
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, errlen, "--usbip: cannot listen on %s:%s: %s", addr, port, strerror(saved));
-        return -1;
-    }
     s->listen_fd = fd;
     return 0;
 }
