@@ -478,6 +478,16 @@ static void cloud_closed(struct cc3000 *dev, struct cc3000_socket *s, const char
               (unsigned long long)s->sent, (unsigned long long)s->received);
 }
 
+/* The peer has closed socket sd: tell the host driver (once), and the trace. */
+static void send_close_wait(struct cc3000 *dev, struct cc3000_socket *s, int sd, const char *why)
+{
+    s->close_wait_sent = true;
+    cloud_closed(dev, s, why);
+    uint8_t params[4];
+    put_le32(params, (uint32_t)sd);
+    queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT, STATUS_OK, params, sizeof params);
+}
+
 /*
  * What the Core sends shows how far the handshake got: its 256-byte key block
  * answers the nonce; after the 384-byte session key its Hello is one 18-byte
@@ -889,12 +899,7 @@ static void close_wait_check(struct cc3000 *dev)
         if (!peer_gone(dev->net->state(dev->net_ctx, s->handle)) ||
             dev->net->available(dev->net_ctx, s->handle) > 0)
             continue;
-        s->close_wait_sent = true;
-        cloud_closed(dev, s, "peer");
-        uint8_t params[4];
-        put_le32(params, (uint32_t)sd);
-        queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT, STATUS_OK, params,
-                    sizeof params);
+        send_close_wait(dev, s, sd, "peer");
     }
 }
 
@@ -907,12 +912,7 @@ void cc3000_sockets_lost(struct cc3000 *dev)
         s->handle = -1;
         if (!s->connected || s->close_wait_sent)
             continue;
-        s->close_wait_sent = true;
-        cloud_closed(dev, s, "snapshot");
-        uint8_t params[4];
-        put_le32(params, (uint32_t)sd);
-        queue_event(dev, CC3000_RESPONSE_LATENCY, CC3000_HCI_EVNT_BSD_TCP_CLOSE_WAIT, STATUS_OK, params,
-                    sizeof params);
+        send_close_wait(dev, s, sd, "snapshot");
     }
 }
 
