@@ -41,10 +41,8 @@ struct seen_event {
 struct script {
     struct host *h;
     const char *path;
-    struct step *steps;
-    int nsteps, cur;
-    bool uses_usb, runs_programs;
-    int wifi_profiles;     /* -1: the option's */
+    struct script_steps parsed; /* the steps, and what running them needs */
+    int cur;
 
     struct led_pattern led;
     struct event step_event;
@@ -68,17 +66,9 @@ static int script_load(struct script *sc, const char *path, char *err, size_t er
         snprintf(err, errlen, "--script %s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    struct script_steps parsed;
-    int rc = script_parse_stream(&parsed, path, f, err, errlen);
+    int rc = script_parse_stream(&sc->parsed, path, f, err, errlen);
     fclose(f);
-    if (rc)
-        return -1;
-    sc->steps = parsed.steps;
-    sc->nsteps = parsed.nsteps;
-    sc->uses_usb = parsed.uses_usb;
-    sc->runs_programs = parsed.runs_programs;
-    sc->wifi_profiles = parsed.wifi_profiles;
-    return 0;
+    return rc;
 }
 
 static uint64_t now(struct script *sc) { return sc->h->m->sim.clock.now; }
@@ -277,9 +267,9 @@ static void step_timer(struct sim *sim, void *opaque)
 {
     struct script *sc = opaque;
     (void)sim;
-    if (sc->done || sc->cur >= sc->nsteps)
+    if (sc->done || sc->cur >= sc->parsed.nsteps)
         return;
-    struct step *s = &sc->steps[sc->cur];
+    struct step *s = &sc->parsed.steps[sc->cur];
     switch (s->kind) {
     case STEP_HOLD:
         spark_core_set_button(sc->h->board, s->button, false);
@@ -311,8 +301,8 @@ static void step_timer(struct sim *sim, void *opaque)
 static void advance(struct script *sc)
 {
     struct sim *sim = &sc->h->m->sim;
-    while (!sc->done && sc->cur < sc->nsteps) {
-        struct step *s = &sc->steps[sc->cur];
+    while (!sc->done && sc->cur < sc->parsed.nsteps) {
+        struct step *s = &sc->parsed.steps[sc->cur];
         if (!sc->step_started) {
             sc->step_started = true;
             sc->step_start = now(sc);
@@ -353,7 +343,7 @@ static void advance(struct script *sc)
         sc->cur++;
         sc->step_started = false;
     }
-    if (!sc->done && sc->cur >= sc->nsteps) {
+    if (!sc->done && sc->cur >= sc->parsed.nsteps) {
         sc->done = true;
         sim_log(sim, LOG_INFO, "%s: every step held", sc->path);
         if (sc->run_after)
@@ -366,9 +356,9 @@ static void advance(struct script *sc)
 /* An expectation under way may hold now. */
 static void check_current(struct script *sc)
 {
-    if (sc->done || sc->cur >= sc->nsteps || !sc->step_started)
+    if (sc->done || sc->cur >= sc->parsed.nsteps || !sc->step_started)
         return;
-    struct step *s = &sc->steps[sc->cur];
+    struct step *s = &sc->parsed.steps[sc->cur];
     if (s->kind != STEP_EXPECT_LED && s->kind != STEP_EXPECT_RESET && s->kind != STEP_EXPECT_USB)
         return;
     if (!step_holds(sc, s))
@@ -436,9 +426,10 @@ static void usb_attached(void *opaque, const struct usb_device_view *dev)
     remember(sc->usb, &sc->nusb, &e);
     if (sc->nusb == before && sc->usb_cursor > 0)
         sc->usb_cursor--;
-    if (!sc->done && sc->cur < sc->nsteps && sc->steps[sc->cur].kind == STEP_RUN && sc->waiting_for_device) {
+    if (!sc->done && sc->cur < sc->parsed.nsteps && sc->parsed.steps[sc->cur].kind == STEP_RUN &&
+        sc->waiting_for_device) {
         event_cancel(&sc->h->m->sim, &sc->step_event);
-        start_program(sc, &sc->steps[sc->cur]);
+        start_program(sc, &sc->parsed.steps[sc->cur]);
     }
     check_soon(sc);
 }
@@ -465,9 +456,9 @@ static void service(void *opaque)
 {
     struct script *sc = opaque;
     int status;
-    if (!host_program_reap(&sc->prog, &status) || sc->done || sc->cur >= sc->nsteps)
+    if (!host_program_reap(&sc->prog, &status) || sc->done || sc->cur >= sc->parsed.nsteps)
         return;
-    struct step *s = &sc->steps[sc->cur];
+    struct step *s = &sc->parsed.steps[sc->cur];
     if (status != 0) {
         fail(sc, s, "the command exited with status %d", status);
         return;
@@ -481,11 +472,7 @@ static void service(void *opaque)
 
 static void free_script(struct script *sc)
 {
-    for (int i = 0; i < sc->nsteps; i++) {
-        free(sc->steps[i].text);
-        free(sc->steps[i].arg);
-    }
-    free(sc->steps);
+    script_steps_free(&sc->parsed);
     free(sc->env);
     free(sc);
 }
@@ -502,7 +489,6 @@ static int script_create(struct host *h, void **self, char *err, size_t errlen)
     }
     sc->h = h;
     sc->path = h->opt->script;
-    sc->wifi_profiles = -1;
     if (script_load(sc, sc->path, err, errlen)) {
         free_script(sc);
         return -1;
@@ -511,15 +497,15 @@ static int script_create(struct host *h, void **self, char *err, size_t errlen)
      * A script's setup line is an option given in a file: main.c's options are
      * not const, and the board, which reads them, does not exist yet.
      */
-    if (sc->wifi_profiles >= 0 && h->opt->snapshot_load) {
+    if (sc->parsed.wifi_profiles >= 0 && h->opt->snapshot_load) {
         snprintf(err, errlen, "%s: wifi-profiles cannot be used with --snapshot-load: the snapshot holds the "
                               "CC3000's WiFi profiles", sc->path);
         free_script(sc);
         return -1;
     }
-    for (int i = 0; i < sc->nsteps; i++) {
+    for (int i = 0; i < sc->parsed.nsteps; i++) {
         /* a snapshot's file must be writable where it is asked for, before anything runs */
-        const struct step *st = &sc->steps[i];
+        const struct step *st = &sc->parsed.steps[i];
         char *dir = st->kind == STEP_SNAPSHOT ? strdup(st->arg) : NULL;
         if (dir && access(dirname(dir), W_OK) != 0) {
             snprintf(err, errlen, "%s:%d: %s: cannot write in %s: %s", sc->path, st->line, st->text, dir,
@@ -530,10 +516,10 @@ static int script_create(struct host *h, void **self, char *err, size_t errlen)
         }
         free(dir);
     }
-    if (sc->wifi_profiles >= 0)
-        ((struct options *)h->opt)->wifi_profiles = sc->wifi_profiles;
-    h->usb_cable |= sc->uses_usb;
-    h->usb_programs |= sc->runs_programs;
+    if (sc->parsed.wifi_profiles >= 0)
+        ((struct options *)h->opt)->wifi_profiles = sc->parsed.wifi_profiles;
+    h->usb_cable |= sc->parsed.uses_usb;
+    h->usb_programs |= sc->parsed.runs_programs;
     sc->run_after = h->run_for; /* --run-for counts from the end of the script */
     h->run_for = 0;
     led_pattern_init(&sc->led, 0);
